@@ -1,0 +1,10 @@
+"""mmsurv: a staged, reproducible workflow for multimodal cancer survival prediction."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("mmsurv")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

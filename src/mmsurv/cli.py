@@ -1,0 +1,122 @@
+"""The ``mmsurv`` command: every stage without Snakemake.
+
+Examples
+--------
+mmsurv demo --preset smoke --out demo_smoke
+mmsurv cohort --config config/config.yaml --out results/cohort/cohort.tsv
+mmsurv splits --config config/config.yaml --endpoint os --out results/splits/os.tsv
+mmsurv train --config config/config.yaml --experiment clinical_small_coxph --fold 0 \\
+    --cohort results/cohort/cohort.tsv --splits os=results/splits/os.tsv \\
+    --out-dir results/models/clinical_small_coxph/fold0
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mmsurv import __version__
+from mmsurv._logging import configure_logging
+
+__all__ = ["main"]
+
+log = logging.getLogger("mmsurv")
+
+
+def _key_values(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmsurv", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"mmsurv {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--config", action="append", required=True, type=Path,
+                        help="config YAML (repeat: later files override earlier ones)")
+        return sp
+
+    d = sub.add_parser("demo", help="write the synthetic demo cohort")
+    d.add_argument("--preset", choices=["smoke", "demo"], default="demo")
+    d.add_argument("--out", type=Path, required=True, help="output folder")
+    d.add_argument("--seed", type=int, default=0)
+
+    c = with_config(sub.add_parser("cohort", help="validate inputs, write cohort.tsv"))
+    c.add_argument("--out", type=Path, required=True)
+
+    s = with_config(sub.add_parser("splits", help="patient-level splits of one endpoint"))
+    s.add_argument("--endpoint", required=True)
+    s.add_argument("--out", type=Path, required=True)
+
+    t = with_config(sub.add_parser("train", help="train one (experiment, fold)"))
+    t.add_argument("--experiment", required=True)
+    t.add_argument("--fold", type=int, default=0)
+    t.add_argument("--cohort", type=Path, required=True, help="cohort.tsv")
+    t.add_argument("--splits", nargs="+", required=True, metavar="ENDPOINT=PATH")
+    t.add_argument("--out-dir", type=Path, required=True)
+    t.add_argument("--threads", type=int, default=1)
+
+    e = with_config(sub.add_parser("evaluate", help="metrics and Kaplan-Meier of an experiment"))
+    e.add_argument("--experiment", required=True)
+    e.add_argument("--fold-dirs", nargs="+", type=Path, required=True,
+                   help="results/models/{experiment}/fold{k} folders")
+    e.add_argument("--out-dir", type=Path, required=True, help="results folder")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mmsurv`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return _dispatch(args)
+    except Exception as err:  # noqa: BLE001 - one clear line for the user, traceback in -v
+        log.debug("traceback", exc_info=True)
+        log.error("%s", err)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from mmsurv import stages
+
+    if args.command == "demo":
+        from mmsurv.demo import make_demo_cohort
+
+        path = make_demo_cohort(args.out, preset=args.preset, seed=args.seed)
+        log.info("demo cohort written; run it with: snakemake --cores all --configfile %s",
+                 path)
+        return 0
+    from mmsurv.config import load_config
+
+    config = load_config(*args.config)
+    if args.command == "cohort":
+        stages.run_cohort(config, args.out)
+    elif args.command == "splits":
+        stages.run_splits(config, args.endpoint, args.out)
+    elif args.command == "train":
+        stages.run_train(config, args.experiment, args.fold, args.cohort,
+                         _key_values(args.splits), args.out_dir, args.threads)
+    elif args.command == "evaluate":
+        out = args.out_dir
+        pred = out / "predictions" / f"{args.experiment}.tsv"
+        surv = out / "predictions" / f"{args.experiment}.survival.parquet"
+        stages.run_collect(args.fold_dirs, pred, surv)
+        stages.run_evaluate(config, args.experiment, pred, surv,
+                            out / "metrics" / f"{args.experiment}.tsv",
+                            out / "report" / "figures" / f"{args.experiment}.km.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Configuration: JSON-schema validation with defaults, and cross-key checks."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "SCHEMA_DIR",
+    "load_schema",
+    "validate_config",
+    "load_config",
+    "check_config",
+    "clinical_set",
+    "experiment_endpoints",
+]
+
+#: ``workflow/schemas`` of the source tree (mmsurv is installed editable from its repository).
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message lists every problem."""
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """Load ``workflow/schemas/{name}.schema.yaml``."""
+    with open(SCHEMA_DIR / f"{name}.schema.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def _fill_defaults(instance: Any, schema: Mapping[str, Any]) -> None:
+    """Insert schema defaults for missing keys, recursively (objects only)."""
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(instance[key], sub)
+            for alt in sub.get("oneOf", []):
+                if alt.get("type") == "object":
+                    _fill_defaults(instance[key], alt)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in schema.get("properties", {}):
+                _fill_defaults(value, extra)
+
+
+def _errors(instance: Any, schema: Mapping[str, Any]) -> Iterator[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    for err in sorted(validator.iter_errors(instance), key=lambda e: list(e.path)):
+        where = "/".join(str(p) for p in err.path) or "(top level)"
+        yield f"{where}: {err.message}"
+
+
+def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``config`` against the config schema and return a copy with defaults filled.
+
+    Raises
+    ------
+    ConfigError
+        Listing every schema violation and every cross-key problem (see :func:`check_config`).
+    """
+    cfg = copy.deepcopy(dict(config))
+    schema = load_schema("config")
+    problems = list(_errors(cfg, schema))
+    if not problems:
+        _fill_defaults(cfg, schema)
+        problems = check_config(cfg)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return cfg
+
+
+def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read YAML config files (later ones override earlier ones, nested keys merged)."""
+    cfg: dict[str, Any] = {}
+    for path in paths:
+        with open(path) as fh:
+            _merge(cfg, yaml.safe_load(fh) or {})
+    _merge(cfg, dict(overrides or {}))
+    return validate_config(cfg)
+
+
+def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def clinical_set(config: Mapping[str, Any], name: str) -> list[str]:
+    """The clinical variables of set ``name`` (``all``: numeric then categorical)."""
+    clinical = config["clinical"]
+    if name == "all":
+        return [*clinical["numeric"], *clinical["categorical"]]
+    return list(clinical["sets"][name])
+
+
+def experiment_endpoints(config: Mapping[str, Any], experiment: str) -> list[str]:
+    """Endpoints an experiment is fitted on (its own list, else every configured endpoint)."""
+    return list(config["experiments"][experiment].get("endpoints") or config["endpoints"])
+
+
+def check_config(cfg: Mapping[str, Any]) -> list[str]:
+    """Cross-key checks the schema cannot express; returns one message per problem."""
+    from mmsurv.models.registry import MODELS, MODALITIES
+
+    problems: list[str] = []
+    clinical = cfg["clinical"]
+    declared = [*clinical["numeric"], *clinical["categorical"]]
+    for dup in sorted({v for v in declared if declared.count(v) > 1}):
+        problems.append(f"clinical: {dup!r} is listed twice")
+    for name, members in clinical["sets"].items():
+        if name == "all":
+            problems.append("clinical/sets: 'all' is reserved (numeric + categorical)")
+        for var in members:
+            if var not in declared:
+                problems.append(
+                    f"clinical/sets/{name}: {var!r} is not a numeric or categorical variable"
+                )
+    fr = cfg["splits"]["fractions"]
+    if abs(fr["train"] + fr["val"] + fr["test"] - 1.0) > 1e-6:
+        problems.append(f"splits/fractions: must sum to 1, got {fr}")
+    if fr["train"] <= 0:
+        problems.append("splits/fractions/train: must be > 0")
+    label = cfg["splits"]["stratify_label"]
+    if label is not None and label not in cfg["labels"]:
+        problems.append(f"splits/stratify_label: {label!r} is not a key of labels")
+    for exp, spec in cfg["experiments"].items():
+        where = f"experiments/{exp}"
+        if spec["model"] not in MODELS:
+            problems.append(
+                f"{where}/model: unknown model {spec['model']!r} (known: {', '.join(MODELS)})"
+            )
+        for modality, selection in spec["inputs"].items():
+            if modality not in MODALITIES:
+                problems.append(
+                    f"{where}/inputs: unknown modality {modality!r} "
+                    f"(known: {', '.join(MODALITIES)})"
+                )
+            elif modality == "clinical" and selection != "all" and (
+                selection not in clinical["sets"]
+            ):
+                problems.append(f"{where}/inputs/clinical: no clinical set {selection!r}")
+        for ep in spec.get("endpoints") or []:
+            if ep not in cfg["endpoints"]:
+                problems.append(f"{where}/endpoints: unknown endpoint {ep!r}")
+    return problems

@@ -1,0 +1,118 @@
+"""Metrics of one experiment from its predictions: one row per (endpoint, level, fold, split)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmsurv.evaluation.metrics import (
+    bootstrap_c_interval,
+    eval_times,
+    harrell_c,
+    integrated_brier,
+    mean_td_auc,
+    uno_c,
+)
+from mmsurv.evaluation.risk_groups import assign_risk_groups, logrank_p
+from mmsurv.models.base import step_survival
+
+__all__ = ["METRIC_COLUMNS", "evaluate_experiment"]
+
+log = logging.getLogger(__name__)
+
+#: Column order of results/metrics/{experiment}.tsv (DESIGN.md section 3, then extras).
+METRIC_COLUMNS = [
+    "experiment", "endpoint", "level", "fold", "split", "n", "events",
+    "c_index", "c_index_lo", "c_index_hi", "c_index_uno", "ibs", "auc",
+    "td_auc", "logrank_p", "c_index_oracle",
+]
+
+
+def _survival_at(
+    curves: pd.DataFrame, patients: np.ndarray, times: np.ndarray
+) -> np.ndarray:
+    """Survival of ``patients`` at ``times`` from stored grid curves, shape (n, len(times))."""
+    wide = curves.pivot(index="patient_id", columns="time", values="survival")
+    wide = wide.loc[patients]
+    return step_survival(wide.columns.to_numpy(float), wide.to_numpy(float), times)
+
+
+def evaluate_experiment(
+    experiment: str,
+    predictions: pd.DataFrame,
+    survival: pd.DataFrame | None,
+    config: Mapping[str, Any],
+    truth: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Compute the metrics table of one experiment.
+
+    Parameters
+    ----------
+    predictions
+        ``results/predictions/{experiment}.tsv`` rows (all folds and splits).
+    survival
+        Long survival curves (patient_id, endpoint, fold, split, time, survival) or ``None``
+        when the model gives no survival function (then ``ibs`` is NaN).
+    truth
+        Synthetic cohorts: ``patient_id`` and ``risk`` (the generator's true log-hazard); its
+        C-index on the same patients fills ``c_index_oracle``.
+
+    Nothing here chooses anything: the risk-group cut comes from each fold's *training* risks.
+    """
+    ev = config["evaluation"]
+    seed = int(config["seed"])
+    q = tuple(ev["time_quantiles"])
+    oracle = truth.set_index("patient_id")["risk"] if truth is not None else None
+    rows = []
+    grouped = assign_risk_groups(predictions, ev["risk_group_quantile"])
+    for (endpoint, fold), part in grouped.groupby(["endpoint", "fold"], sort=True):
+        train = part[part["split"] == "train"]
+        t_tr, e_tr = train["time"].to_numpy(float), train["event"].to_numpy(int)
+        for split in ("train", "val", "test"):
+            sub = part[part["split"] == split]
+            if sub.empty:
+                continue
+            t, e, r = (sub["time"].to_numpy(float), sub["event"].to_numpy(int),
+                       sub["risk"].to_numpy(float))
+            lo, hi = bootstrap_c_interval(
+                t, e, r, sub["patient_id"].to_numpy(), ev["bootstrap"], seed
+            )
+            times = eval_times(t_tr, t, e, q, ev["n_times"])
+            ibs = float("nan")
+            if survival is not None:
+                curves = survival[(survival["endpoint"] == endpoint) & (survival["fold"] == fold)
+                                  & (survival["split"] == split)]
+                if not curves.empty:
+                    surv = _survival_at(curves, sub["patient_id"].to_numpy(), times)
+                    ibs = integrated_brier(t_tr, e_tr, t, e, surv, times)
+            rows.append({
+                "experiment": experiment,
+                "endpoint": endpoint,
+                "level": "patient",
+                "fold": int(fold),
+                "split": split,
+                "n": len(sub),
+                "events": int(e.sum()),
+                "c_index": harrell_c(t, e, r),
+                "c_index_lo": lo,
+                "c_index_hi": hi,
+                "c_index_uno": uno_c(t_tr, e_tr, t, e, r),
+                "ibs": ibs,
+                "auc": float("nan"),
+                "td_auc": mean_td_auc(t_tr, e_tr, t, e, r, times),
+                "logrank_p": logrank_p(sub),
+                "c_index_oracle": (
+                    harrell_c(t, e, oracle.reindex(sub["patient_id"]).to_numpy(float))
+                    if oracle is not None else float("nan")
+                ),
+            })
+    table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    for _, row in table[table["split"] == "test"].iterrows():
+        log.info("%s %s fold %d test: C=%.3f (%.3f-%.3f), oracle %.3f", experiment,
+                 row["endpoint"], row["fold"], row["c_index"], row["c_index_lo"],
+                 row["c_index_hi"], row["c_index_oracle"])
+    return table

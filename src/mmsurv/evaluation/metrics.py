@@ -1,0 +1,177 @@
+"""Survival metrics, all computed by lifelines and scikit-survival.
+
+Conventions: ``risk`` is higher for worse prognosis; ``time`` in days; ``event`` 0/1.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+from lifelines.utils import concordance_index
+from sksurv.metrics import (
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
+)
+from sksurv.util import Surv
+
+__all__ = [
+    "harrell_c",
+    "bootstrap_c_interval",
+    "uno_c",
+    "eval_times",
+    "integrated_brier",
+    "mean_td_auc",
+]
+
+log = logging.getLogger(__name__)
+
+
+def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
+    """Harrell's C (lifelines); NaN when no pair is comparable.
+
+    lifelines scores agreement of *predicted survival* with time, so the risk is negated.
+    """
+    if np.sum(event) == 0 or len(time) < 2:
+        return float("nan")
+    try:
+        return float(concordance_index(time, -np.asarray(risk, float), event))
+    except ZeroDivisionError:  # lifelines: "No admissable pairs in the dataset."
+        return float("nan")
+
+
+def bootstrap_c_interval(
+    time: np.ndarray,
+    event: np.ndarray,
+    risk: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int,
+    seed: int,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile interval of Harrell's C over bootstrap resamples of *patients*.
+
+    Parameters
+    ----------
+    groups
+        Patient id of each row, shape (n,); rows of one patient (several slides) are drawn
+        together, so the interval reflects patient-level uncertainty.
+    n_boot
+        Number of resamples; 0 gives (NaN, NaN). Resamples without a comparable pair are skipped.
+    """
+    if n_boot == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    patients, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == k) for k in range(len(patients))]
+    stats = []
+    for _ in range(n_boot):
+        draw = rng.integers(0, len(patients), len(patients))
+        idx = np.concatenate([members[k] for k in draw])
+        c = harrell_c(time[idx], event[idx], risk[idx])
+        if not np.isnan(c):
+            stats.append(c)
+    if len(stats) < max(10, n_boot // 10):
+        return float("nan"), float("nan")
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def _surv(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    return Surv.from_arrays(event=np.asarray(event, bool), time=np.asarray(time, float))
+
+
+def uno_c(
+    train_time: np.ndarray,
+    train_event: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    risk: np.ndarray,
+) -> float:
+    """Uno's IPCW C-index (scikit-survival), censoring distribution from the training patients.
+
+    Truncated at the last training follow-up time (where the censoring estimate is defined).
+    """
+    if np.sum(event) == 0:
+        return float("nan")
+    tau = float(np.max(train_time))
+    keep = time < tau
+    if keep.sum() < 2 or np.sum(event[keep]) == 0:
+        return float("nan")
+    try:
+        c, *_ = concordance_index_ipcw(
+            _surv(train_time, train_event), _surv(time[keep], event[keep]), risk[keep], tau=tau
+        )
+    except ValueError as err:
+        log.warning("Uno's C not computable: %s", err)
+        return float("nan")
+    return float(c)
+
+
+def eval_times(
+    train_time: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    quantiles: tuple[float, float],
+    n_times: int,
+) -> np.ndarray:
+    """Time points (days) for the Brier score and time-dependent AUC.
+
+    Quantiles of the evaluated patients' event times, kept strictly inside their follow-up and
+    below the last training time (where the censoring distribution is estimable).
+    """
+    event_times = time[event.astype(bool)]
+    if len(event_times) == 0:
+        return np.array([])
+    lo, hi = np.quantile(event_times, quantiles)
+    times = np.unique(np.linspace(lo, hi, n_times))
+    upper = min(float(np.max(time)), float(np.max(train_time)))
+    return times[(times >= np.min(time)) & (times < upper)]
+
+
+def integrated_brier(
+    train_time: np.ndarray,
+    train_event: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    surv: np.ndarray,
+    times: np.ndarray,
+) -> float:
+    """Integrated Brier score (scikit-survival) of survival predictions ``surv`` (n, len(times))."""
+    if len(times) < 2:
+        return float("nan")
+    try:
+        return float(
+            integrated_brier_score(
+                _surv(train_time, train_event), _surv(time, event), surv, times
+            )
+        )
+    except ValueError as err:
+        log.warning("integrated Brier score not computable: %s", err)
+        return float("nan")
+
+
+def mean_td_auc(
+    train_time: np.ndarray,
+    train_event: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    risk: np.ndarray,
+    times: np.ndarray,
+) -> float:
+    """Mean cumulative/dynamic time-dependent AUC (scikit-survival) over ``times``."""
+    if len(times) < 1:
+        return float("nan")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            _, mean_auc = cumulative_dynamic_auc(
+                _surv(train_time, train_event), _surv(time, event), risk, times
+            )
+    except ValueError as err:
+        log.warning("time-dependent AUC not computable: %s", err)
+        return float("nan")
+    return float(mean_auc)

@@ -1,0 +1,42 @@
+"""Small I/O helpers: atomic writes and table reading."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["atomic_path", "write_tsv", "read_tsv"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    An interrupted or failed writer never leaves a half-written file under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_tsv(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` as a tab-separated table without index, atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False)
+
+
+def read_tsv(path: str | Path) -> pd.DataFrame:
+    """Read a tab-separated table keeping id columns as strings."""
+    return pd.read_csv(path, sep="\t", dtype={"patient_id": str, "slide_id": str})

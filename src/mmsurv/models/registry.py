@@ -1,0 +1,34 @@
+"""Registry of survival models: name -> class, imported lazily.
+
+Adding a model is one module defining a :class:`~mmsurv.models.base.SurvivalModel` subclass
+plus one line in ``MODELS``. The module is only imported when an experiment uses it, so
+``mmsurv`` stays cheap to import (the workflow reads this registry when it parses).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mmsurv.models.base import SurvivalModel
+
+__all__ = ["MODELS", "MODALITIES", "get_model"]
+
+#: Input modalities an experiment can name (columns of results/cohort/cohort.tsv).
+MODALITIES = ("clinical", "wsi", "mri", "dti", "rna", "scna")
+
+#: Model name -> "module:Class".
+MODELS: dict[str, str] = {
+    "coxph": "mmsurv.models.coxph:CoxPHModel",
+    "rsf": "mmsurv.models.rsf:RandomSurvivalForestModel",
+}
+
+
+def get_model(name: str) -> type[SurvivalModel]:
+    """The model class registered as ``name``."""
+    try:
+        module, cls = MODELS[name].split(":")
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+    return getattr(importlib.import_module(module), cls)

@@ -1,0 +1,19 @@
+rule evaluate:
+    """Metrics per (endpoint, fold, split) and Kaplan-Meier curves of training-cut risk groups."""
+    input:
+        predictions=f"{RESULTS}/predictions/{{experiment}}.tsv",
+        survival=f"{RESULTS}/predictions/{{experiment}}.survival.parquet",
+    output:
+        metrics=f"{RESULTS}/metrics/{{experiment}}.tsv",
+        km=report(
+            f"{RESULTS}/report/figures/{{experiment}}.km.png",
+            caption="../report/km.rst",
+            category="Kaplan-Meier",
+            labels={"experiment": "{experiment}"},
+        ),
+    params:
+        evaluation=config["evaluation"],
+    log:
+        f"{RESULTS}/logs/evaluate/{{experiment}}.log",
+    script:
+        "../scripts/evaluate.py"

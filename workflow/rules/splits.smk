@@ -1,0 +1,14 @@
+rule splits:
+    """Patient-level train/val/test assignment of one endpoint."""
+    input:
+        samples=config["cohort"]["samples"],
+        cohort=f"{RESULTS}/cohort/cohort.tsv",
+    output:
+        f"{RESULTS}/splits/{{endpoint}}.tsv",
+    params:
+        splits=config["splits"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/splits/{{endpoint}}.log",
+    script:
+        "../scripts/splits.py"

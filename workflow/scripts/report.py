@@ -1,0 +1,18 @@
+"""Rule adapter: the study report (see mmsurv.stages.run_report)."""
+
+from mmsurv._logging import log_to_file
+from mmsurv.stages import run_report
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+with log_to_file(sm.log[0]):
+    run_report(
+        sm.config,
+        cohort=sm.input.cohort,
+        metrics=list(sm.input.metrics),
+        km=dict(zip(sm.params.experiments, sm.input.km, strict=True)),
+        splits=dict(zip(sm.params.endpoints, sm.input.splits, strict=True)),
+        excluded=sm.params.excluded,
+        out_metrics=sm.output.metrics,
+        out_html=sm.output.html,
+        out_forest=sm.output.forest,
+    )
