@@ -23,36 +23,41 @@ def _write_cohort(root: Path, seed: int = 0) -> dict[str, Any]:
     risk = 0.05 * (age - 55) + (grade == "G4") * 1.0
     t = rng.exponential(700 * np.exp(-risk))
     c = rng.exponential(1500, N_PATIENTS)
-    samples = pd.DataFrame({
-        "patient_id": ids,
-        "os_days": np.minimum(t, c).round(1),
-        "os_event": (t <= c).astype(int),
-        "age": age,
-        "kps": rng.choice([60, 70, 80, 90, 100], N_PATIENTS).astype(float),
-        "sex": rng.choice(["M", "F"], N_PATIENTS),
-        "grade": grade,
-        "idh": rng.integers(0, 2, N_PATIENTS),
-    })
+    samples = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "os_days": np.minimum(t, c).round(1),
+            "os_event": (t <= c).astype(int),
+            "age": age,
+            "kps": rng.choice([60, 70, 80, 90, 100], N_PATIENTS).astype(float),
+            "sex": rng.choice(["M", "F"], N_PATIENTS),
+            "grade": grade,
+            "idh": rng.integers(0, 2, N_PATIENTS),
+        }
+    )
     samples.loc[[3, 7], "age"] = np.nan
     samples.to_csv(root / "samples.tsv", sep="\t", index=False)
     (root / "slides").mkdir()
     slide_rows = []
     for pid in ids[:10]:
         (root / "slides" / f"{pid}.svs").write_bytes(b"not a real slide")
-        slide_rows.append({"slide_id": f"{pid}-01Z", "patient_id": pid,
-                           "path": f"slides/{pid}.svs"})
+        slide_rows.append(
+            {"slide_id": f"{pid}-01Z", "patient_id": pid, "path": f"slides/{pid}.svs"}
+        )
     pd.DataFrame(slide_rows).to_csv(root / "slides.tsv", sep="\t", index=False)
     (root / "images").mkdir()
     image_rows = []
     for pid in ids[:5]:
         for ch in ("t1", "t2", "mask"):
             (root / "images" / f"{pid}_{ch}.nii.gz").write_bytes(b"x")
-            image_rows.append({"patient_id": pid, "channel": ch,
-                               "path": f"images/{pid}_{ch}.nii.gz"})
+            image_rows.append(
+                {"patient_id": pid, "channel": ch, "path": f"images/{pid}_{ch}.nii.gz"}
+            )
     pd.DataFrame(image_rows).to_csv(root / "images.tsv", sep="\t", index=False)
     genes = [f"G{i}" for i in range(20)]
-    rna = pd.DataFrame(rng.poisson(20, (20, 30)), index=genes,
-                       columns=[f"{p}-01A" for p in ids[:30]])
+    rna = pd.DataFrame(
+        rng.poisson(20, (20, 30)), index=genes, columns=[f"{p}-01A" for p in ids[:30]]
+    )
     rna.rename_axis("gene").to_csv(root / "rna.tsv", sep="\t")
     return {
         "demo": None,
@@ -64,14 +69,23 @@ def _write_cohort(root: Path, seed: int = 0) -> dict[str, Any]:
             "id_pattern": r"^(TCGA-[A-Z0-9]{2}-[A-Z0-9]{4})",
         },
         "endpoints": {"os": {"time": "os_days", "event": "os_event"}},
-        "clinical": {"numeric": ["age", "kps"], "categorical": ["sex", "grade", "idh"],
-                     "sets": {"small": ["age", "grade"]}},
+        "clinical": {
+            "numeric": ["age", "kps"],
+            "categorical": ["sex", "grade", "idh"],
+            "sets": {"small": ["age", "grade"]},
+        },
         "labels": {"idh": "idh"},
         "experiments": {
-            "cox_small": {"model": "coxph", "inputs": {"clinical": "small"},
-                          "params": {"penalizer": [0.01, 1.0]}},
-            "rsf_all": {"model": "rsf", "inputs": {"clinical": "all"},
-                        "params": {"n_estimators": 30, "min_samples_leaf": 5}},
+            "cox_small": {
+                "model": "coxph",
+                "inputs": {"clinical": "small"},
+                "params": {"penalizer": [0.01, 1.0]},
+            },
+            "rsf_all": {
+                "model": "rsf",
+                "inputs": {"clinical": "all"},
+                "params": {"n_estimators": 30, "min_samples_leaf": 5},
+            },
         },
         "evaluation": {"bootstrap": 50},
     }

@@ -43,8 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--config", action="append", required=True, type=Path,
-                        help="config YAML (repeat: later files override earlier ones)")
+        sp.add_argument(
+            "--config",
+            action="append",
+            required=True,
+            type=Path,
+            help="config YAML (repeat: later files override earlier ones)",
+        )
         return sp
 
     d = sub.add_parser("demo", help="write the synthetic demo cohort")
@@ -69,8 +74,13 @@ def _parser() -> argparse.ArgumentParser:
 
     e = with_config(sub.add_parser("evaluate", help="metrics and Kaplan-Meier of an experiment"))
     e.add_argument("--experiment", required=True)
-    e.add_argument("--fold-dirs", nargs="+", type=Path, required=True,
-                   help="results/models/{experiment}/fold{k} folders")
+    e.add_argument(
+        "--fold-dirs",
+        nargs="+",
+        type=Path,
+        required=True,
+        help="results/models/{experiment}/fold{k} folders",
+    )
     e.add_argument("--out-dir", type=Path, required=True, help="results folder")
     return p
 
@@ -94,8 +104,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mmsurv.demo import make_demo_cohort
 
         path = make_demo_cohort(args.out, preset=args.preset, seed=args.seed)
-        log.info("demo cohort written; run it with: snakemake --cores all --configfile %s",
-                 path)
+        log.info("demo cohort written; run it with: snakemake --cores all --configfile %s", path)
         return 0
     from mmsurv.config import load_config
 
@@ -105,16 +114,28 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "splits":
         stages.run_splits(config, args.endpoint, args.out)
     elif args.command == "train":
-        stages.run_train(config, args.experiment, args.fold, args.cohort,
-                         _key_values(args.splits), args.out_dir, args.threads)
+        stages.run_train(
+            config,
+            args.experiment,
+            args.fold,
+            args.cohort,
+            _key_values(args.splits),
+            args.out_dir,
+            args.threads,
+        )
     elif args.command == "evaluate":
         out = args.out_dir
         pred = out / "predictions" / f"{args.experiment}.tsv"
         surv = out / "predictions" / f"{args.experiment}.survival.parquet"
         stages.run_collect(args.fold_dirs, pred, surv)
-        stages.run_evaluate(config, args.experiment, pred, surv,
-                            out / "metrics" / f"{args.experiment}.tsv",
-                            out / "report" / "figures" / f"{args.experiment}.km.png")
+        stages.run_evaluate(
+            config,
+            args.experiment,
+            pred,
+            surv,
+            out / "metrics" / f"{args.experiment}.tsv",
+            out / "report" / "figures" / f"{args.experiment}.km.png",
+        )
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,12 @@ __all__ = [
     "check_config",
     "clinical_set",
     "experiment_endpoints",
+    "COHORT_KEYS",
+    "with_demo_cohort",
 ]
+
+#: Top-level keys that describe a cohort (supplied by the demo when no cohort is configured).
+COHORT_KEYS = ("cohort", "endpoints", "clinical", "labels")
 
 #: ``workflow/schemas`` of the source tree (mmsurv is installed editable from its repository).
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
@@ -61,6 +67,35 @@ def _errors(instance: Any, schema: Mapping[str, Any]) -> Iterator[str]:
         yield f"{where}: {err.message}"
 
 
+def with_demo_cohort(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Supply the demo cohort when ``config`` names no cohort and ``demo`` is set.
+
+    The demo is written (once) to ``{demo.folder}/{demo.preset}``; its own ``config.yaml``
+    provides the keys in ``COHORT_KEYS`` that ``config`` lacks. A config that has a ``cohort``
+    is returned unchanged: real data never gets demo settings mixed in.
+    """
+    cfg = copy.deepcopy(dict(config))
+    demo = cfg.get("demo")
+    if "cohort" in cfg or not demo:
+        return cfg
+    preset = demo.get("preset", "demo")
+    folder = Path(demo.get("folder", "resources/demo")) / preset
+    demo_config = folder / "config.yaml"
+    if not demo_config.is_file():
+        from mmsurv.demo import make_demo_cohort
+
+        logging.getLogger("mmsurv").warning(
+            "no cohort configured: writing the %s demo cohort to %s", preset, folder
+        )
+        make_demo_cohort(folder, preset=preset, seed=int(cfg.get("seed", 0)))
+    with open(demo_config) as fh:
+        supplied = yaml.safe_load(fh)
+    for key in COHORT_KEYS:
+        if key not in cfg and key in supplied:
+            cfg[key] = supplied[key]
+    return cfg
+
+
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``config`` against the config schema and return a copy with defaults filled.
 
@@ -87,7 +122,7 @@ def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) 
         with open(path) as fh:
             _merge(cfg, yaml.safe_load(fh) or {})
     _merge(cfg, dict(overrides or {}))
-    return validate_config(cfg)
+    return validate_config(with_demo_cohort(cfg))
 
 
 def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> None:
@@ -113,9 +148,11 @@ def experiment_endpoints(config: Mapping[str, Any], experiment: str) -> list[str
 
 def check_config(cfg: Mapping[str, Any]) -> list[str]:
     """Cross-key checks the schema cannot express; returns one message per problem."""
-    from mmsurv.models.registry import MODELS, MODALITIES
+    from mmsurv.models.registry import MODALITIES, MODELS
 
     problems: list[str] = []
+    if "cohort" not in cfg:
+        problems.append("cohort: no cohort configured (give cohort.samples, or set demo)")
     clinical = cfg["clinical"]
     declared = [*clinical["numeric"], *clinical["categorical"]]
     for dup in sorted({v for v in declared if declared.count(v) > 1}):
@@ -148,8 +185,10 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                     f"{where}/inputs: unknown modality {modality!r} "
                     f"(known: {', '.join(MODALITIES)})"
                 )
-            elif modality == "clinical" and selection != "all" and (
-                selection not in clinical["sets"]
+            elif (
+                modality == "clinical"
+                and selection != "all"
+                and (selection not in clinical["sets"])
             ):
                 problems.append(f"{where}/inputs/clinical: no clinical set {selection!r}")
         for ep in spec.get("endpoints") or []:

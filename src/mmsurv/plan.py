@@ -8,8 +8,12 @@ from typing import Any
 
 __all__ = ["configured_modalities", "plan_experiments", "fold_ids"]
 
-_SHEET_MODALITIES = {"slides": ("wsi",), "images": ("mri", "dti"), "rna": ("rna",),
-                     "scna": ("scna",)}
+_SHEET_MODALITIES = {
+    "slides": ("wsi",),
+    "images": ("mri", "dti"),
+    "rna": ("rna",),
+    "scna": ("scna",),
+}
 
 
 def _has_rows(path: str | Path) -> bool:

@@ -10,5 +10,7 @@ rule cohort:
         ),
     log:
         f"{RESULTS}/logs/cohort/cohort.log",
+    conda:
+        "../envs/survival.yaml"
     script:
         "../scripts/cohort.py"

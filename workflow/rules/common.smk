@@ -1,28 +1,19 @@
 # Helpers of the workflow: configuration, demo cohort, parse-time plan, input functions.
 import logging
-from pathlib import Path
 
-from mmsurv.config import ConfigError, experiment_endpoints, validate_config
+from mmsurv.config import (
+    ConfigError,
+    experiment_endpoints,
+    validate_config,
+    with_demo_cohort,
+)
 from mmsurv.plan import fold_ids, plan_experiments
 
+# No cohort configured -> the demo cohort (written on first use); then schema + cross checks.
 try:
-    config.update(validate_config(config))
+    config.update(validate_config(with_demo_cohort(config)))
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-
-if config["demo"] and not Path(config["cohort"]["samples"]).exists():
-    from mmsurv.demo import make_demo_cohort
-
-    logging.getLogger("mmsurv").warning(
-        "cohort %s is missing: writing the %s demo cohort",
-        config["cohort"]["samples"],
-        config["demo"]["preset"],
-    )
-    make_demo_cohort(
-        Path(config["cohort"]["samples"]).parent,
-        preset=config["demo"]["preset"],
-        seed=config["seed"],
-    )
 
 RESULTS = config["results"]
 ENDPOINTS = list(config["endpoints"])
@@ -53,19 +44,20 @@ def split_files(wildcards):
 
 
 def experiment_spec(wildcards):
-    """An experiment's configuration (a rule parameter: editing it reruns the experiment)."""
+    """An experiment's configuration, passed as a parameter so that editing it reruns it."""
     return config["experiments"][wildcards.experiment]
 
 
 def fold_dirs(wildcards):
     """Every fold's training output of an experiment."""
     return expand(
-        f"{RESULTS}/models/{wildcards.experiment}/fold{{fold}}/predictions.tsv", fold=FOLDS
+        f"{RESULTS}/models/{wildcards.experiment}/fold{{fold}}/predictions.tsv",
+        fold=FOLDS,
     )
 
 
 def all_targets():
-    """What `rule all` builds: every active experiment's metrics and the report."""
+    """Targets of the default run: every active experiment's metrics and the report."""
     return [
         f"{RESULTS}/cohort/cohort.tsv",
         *expand(f"{RESULTS}/metrics/{{experiment}}.tsv", experiment=EXPERIMENTS),

@@ -11,9 +11,11 @@ rule evaluate:
             category="Kaplan-Meier",
             labels={"experiment": "{experiment}"},
         ),
-    params:
-        evaluation=config["evaluation"],
     log:
         f"{RESULTS}/logs/evaluate/{{experiment}}.log",
+    conda:
+        "../envs/survival.yaml"
+    params:
+        evaluation=config["evaluation"],
     script:
         "../scripts/evaluate.py"

@@ -4,7 +4,9 @@ rule report:
         splits=expand(f"{RESULTS}/splits/{{endpoint}}.tsv", endpoint=ENDPOINTS),
         cohort=f"{RESULTS}/cohort/cohort.tsv",
         metrics=expand(f"{RESULTS}/metrics/{{experiment}}.tsv", experiment=EXPERIMENTS),
-        km=expand(f"{RESULTS}/report/figures/{{experiment}}.km.png", experiment=EXPERIMENTS),
+        km=expand(
+            f"{RESULTS}/report/figures/{{experiment}}.km.png", experiment=EXPERIMENTS
+        ),
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.tsv",
@@ -17,11 +19,13 @@ rule report:
             caption="../report/c_index.rst",
             category="Metrics",
         ),
+    log:
+        f"{RESULTS}/logs/report/report.log",
+    conda:
+        "../envs/survival.yaml"
     params:
         excluded=EXCLUDED,
         experiments=EXPERIMENTS,
         endpoints=ENDPOINTS,
-    log:
-        f"{RESULTS}/logs/report/report.log",
     script:
         "../scripts/report.py"

@@ -5,10 +5,12 @@ rule splits:
         cohort=f"{RESULTS}/cohort/cohort.tsv",
     output:
         f"{RESULTS}/splits/{{endpoint}}.tsv",
+    log:
+        f"{RESULTS}/logs/splits/{{endpoint}}.log",
+    conda:
+        "../envs/survival.yaml"
     params:
         splits=config["splits"],
         seed=config["seed"],
-    log:
-        f"{RESULTS}/logs/splits/{{endpoint}}.log",
     script:
         "../scripts/splits.py"

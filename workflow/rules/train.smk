@@ -8,16 +8,18 @@ rule train:
         predictions=f"{RESULTS}/models/{{experiment}}/fold{{fold}}/predictions.tsv",
         survival=f"{RESULTS}/models/{{experiment}}/fold{{fold}}/survival.parquet",
         train_log=f"{RESULTS}/models/{{experiment}}/fold{{fold}}/train_log.json",
-    params:
-        spec=experiment_spec,
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         f"{RESULTS}/logs/train/{{experiment}}/fold{{fold}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{experiment}}/fold{{fold}}.tsv"
+    conda:
+        "../envs/survival.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        spec=experiment_spec,
     script:
         "../scripts/train.py"
 
@@ -31,5 +33,7 @@ rule predictions:
         survival=f"{RESULTS}/predictions/{{experiment}}.survival.parquet",
     log:
         f"{RESULTS}/logs/predictions/{{experiment}}.log",
+    conda:
+        "../envs/survival.yaml"
     script:
         "../scripts/predictions.py"

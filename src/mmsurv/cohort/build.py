@@ -46,13 +46,12 @@ def build_cohort(config: Mapping[str, Any]) -> pd.DataFrame:
     table = table.set_index("patient_id")
 
     clinical_cols = [
-        c for c in [*config["clinical"]["numeric"], *config["clinical"]["categorical"]]
+        c
+        for c in [*config["clinical"]["numeric"], *config["clinical"]["categorical"]]
         if c in samples.columns
     ]
     by_patient = samples.drop_duplicates("patient_id").set_index("patient_id")
-    table["clinical"] = (
-        by_patient[clinical_cols].notna().any(axis=1) if clinical_cols else False
-    )
+    table["clinical"] = by_patient[clinical_cols].notna().any(axis=1) if clinical_cols else False
     for name, ep in config["endpoints"].items():
         cols = [ep["time"], ep["event"]]
         present = all(c in by_patient.columns for c in cols)
@@ -100,8 +99,18 @@ def build_cohort(config: Mapping[str, Any]) -> pd.DataFrame:
 
     if problems:
         raise CohortError(problems)
-    order = ["clinical", *[c for c in table.columns if c.startswith("endpoint_")], "n_slides",
-             "wsi", "mri_channels", "mri", "mask", "dti", "rna", "scna"]
+    order = [
+        "clinical",
+        *[c for c in table.columns if c.startswith("endpoint_")],
+        "n_slides",
+        "wsi",
+        "mri_channels",
+        "mri",
+        "mask",
+        "dti",
+        "rna",
+        "scna",
+    ]
     table = table[order].reset_index()
     log.info("cohort: %d patients; %s", len(table), _summary(table))
     return table

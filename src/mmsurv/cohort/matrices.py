@@ -68,8 +68,9 @@ def map_samples(columns: list[str], id_pattern: str) -> dict[str, str]:
         if patient is None:
             continue
         if patient in mapping.values():
-            log.warning("patient %s has several samples; keeping the first, %s dropped",
-                        patient, sample)
+            log.warning(
+                "patient %s has several samples; keeping the first, %s dropped", patient, sample
+            )
             continue
         mapping[sample] = patient
     return mapping
@@ -115,9 +116,16 @@ def check_matrix(
     extra = sorted(set(mapping.values()) - patients)
     unmapped = [c for c in df.columns if c not in mapping]
     if extra:
-        log.info("%s: %d patient(s) not in the samples sheet (kept for unsupervised use)",
-                 file, len(extra))
+        log.info(
+            "%s: %d patient(s) not in the samples sheet (kept for unsupervised use)",
+            file,
+            len(extra),
+        )
     if unmapped:
-        log.warning("%s: %d column(s) do not match id_pattern: %s", file, len(unmapped),
-                    ", ".join(unmapped[:5]))
+        log.warning(
+            "%s: %d column(s) do not match id_pattern: %s",
+            file,
+            len(unmapped),
+            ", ".join(unmapped[:5]),
+        )
     return covered

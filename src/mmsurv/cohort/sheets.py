@@ -36,9 +36,7 @@ def resolve_path(sheet: str | Path, value: str) -> Path:
     return p if p.is_absolute() else Path(sheet).resolve().parent / p
 
 
-def _schema_rows(
-    df: pd.DataFrame, schema_name: str, file: str, problems: list[Problem]
-) -> None:
+def _schema_rows(df: pd.DataFrame, schema_name: str, file: str, problems: list[Problem]) -> None:
     """Validate each row against a sheet schema; numeric-typed columns are coerced first."""
     schema = load_schema(schema_name)
     validator = jsonschema.Draft202012Validator(schema)
@@ -78,9 +76,7 @@ def _duplicates(df: pd.DataFrame, column: str, file: str, problems: list[Problem
         problems.append(Problem(file, f"duplicate {column} {value!r} on lines {lines}"))
 
 
-def _numeric_column(
-    df: pd.DataFrame, column: str, file: str, problems: list[Problem]
-) -> pd.Series:
+def _numeric_column(df: pd.DataFrame, column: str, file: str, problems: list[Problem]) -> pd.Series:
     """Coerce ``column`` to float, reporting every non-numeric non-empty cell."""
     values = pd.to_numeric(df[column], errors="coerce")
     bad = df[column].notna() & values.isna()
@@ -115,7 +111,7 @@ def check_samples(
     for col, role in needed.items():
         if col not in df.columns:
             problems.append(Problem(file, f"column {col!r} ({role}) is missing"))
-    for name, ep in config["endpoints"].items():
+    for ep in config["endpoints"].values():
         if ep["time"] in df.columns:
             t = _numeric_column(df, ep["time"], file, problems)
             for i in df.index[t < 0]:
@@ -128,7 +124,8 @@ def check_samples(
             for i in df.index[e.notna() & ~e.isin([0, 1])]:
                 problems.append(
                     Problem(
-                        file, f"event {ep['event']}={df.at[i, ep['event']]!r} is not 0 or 1",
+                        file,
+                        f"event {ep['event']}={df.at[i, ep['event']]!r} is not 0 or 1",
                         sheet_line(i),
                     )
                 )
@@ -189,7 +186,8 @@ def _known_patients(
     for i in df.index[df["patient_id"].notna() & ~df["patient_id"].isin(patients)]:
         problems.append(
             Problem(
-                file, f"patient {df.at[i, 'patient_id']!r} is not in the samples sheet",
+                file,
+                f"patient {df.at[i, 'patient_id']!r} is not in the samples sheet",
                 sheet_line(i),
             )
         )

@@ -17,9 +17,7 @@ log = logging.getLogger(__name__)
 SPLIT_NAMES = ("train", "val", "test")
 
 
-def make_splits(
-    samples: pd.DataFrame, config: Mapping[str, Any], endpoint: str
-) -> pd.DataFrame:
+def make_splits(samples: pd.DataFrame, config: Mapping[str, Any], endpoint: str) -> pd.DataFrame:
     """Assign every patient with a complete ``endpoint`` to train/val/test, per fold.
 
     Parameters
@@ -43,8 +41,11 @@ def make_splits(
     seed = int(config["seed"])
     complete = samples[ep["time"]].notna() & samples[ep["event"]].notna()
     if (~complete).any():
-        log.info("%s: %d patient(s) without time/event left out of the split",
-                 endpoint, int((~complete).sum()))
+        log.info(
+            "%s: %d patient(s) without time/event left out of the split",
+            endpoint,
+            int((~complete).sum()),
+        )
     df = samples.loc[complete].reset_index(drop=True)
     patients = df["patient_id"].to_numpy()
     strata = _strata(df, ep["event"], config)
@@ -61,8 +62,9 @@ def make_splits(
     for fold, (train_idx, test_idx) in enumerate(kfold.split(np.zeros(len(df)), strata)):
         split = np.empty(len(df), dtype=object)
         split[test_idx] = "test"
-        inner = _holdout(len(train_idx), strata[train_idx], spec["val_fraction"], 0.0,
-                         seed + fold + 1)
+        inner = _holdout(
+            len(train_idx), strata[train_idx], spec["val_fraction"], 0.0, seed + fold + 1
+        )
         split[train_idx] = inner
         rows.append(pd.DataFrame({"patient_id": patients, "fold": fold, "split": split}))
     return pd.concat(rows, ignore_index=True)
@@ -81,9 +83,7 @@ def _strata(df: pd.DataFrame, event_col: str, config: Mapping[str, Any]) -> np.n
     return combined.to_numpy()
 
 
-def _holdout(
-    n: int, strata: np.ndarray, val: float, test: float, seed: int
-) -> np.ndarray:
+def _holdout(n: int, strata: np.ndarray, val: float, test: float, seed: int) -> np.ndarray:
     """Labels train/val/test for ``n`` patients with the given val/test shares, stratified."""
     idx = np.arange(n)
     split = np.full(n, "train", dtype=object)
@@ -116,7 +116,8 @@ def _column_split(df: pd.DataFrame, column: str) -> pd.DataFrame:
     split = df[column].astype(str).str.strip().str.lower()
     bad = ~split.isin(SPLIT_NAMES)
     if bad.any():
-        rows = ", ".join(f"{p}={v!r}" for p, v in zip(df["patient_id"][bad], df[column][bad],
-                                                    strict=True))
+        rows = ", ".join(
+            f"{p}={v!r}" for p, v in zip(df["patient_id"][bad], df[column][bad], strict=True)
+        )
         raise ValueError(f"column {column!r} must be train, val or test; got {rows}")
     return pd.DataFrame({"patient_id": df["patient_id"], "fold": 0, "split": split})

@@ -26,15 +26,26 @@ log = logging.getLogger(__name__)
 
 #: Column order of results/metrics/{experiment}.tsv (DESIGN.md section 3, then extras).
 METRIC_COLUMNS = [
-    "experiment", "endpoint", "level", "fold", "split", "n", "events",
-    "c_index", "c_index_lo", "c_index_hi", "c_index_uno", "ibs", "auc",
-    "td_auc", "logrank_p", "c_index_oracle",
+    "experiment",
+    "endpoint",
+    "level",
+    "fold",
+    "split",
+    "n",
+    "events",
+    "c_index",
+    "c_index_lo",
+    "c_index_hi",
+    "c_index_uno",
+    "ibs",
+    "auc",
+    "td_auc",
+    "logrank_p",
+    "c_index_oracle",
 ]
 
 
-def _survival_at(
-    curves: pd.DataFrame, patients: np.ndarray, times: np.ndarray
-) -> np.ndarray:
+def _survival_at(curves: pd.DataFrame, patients: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Survival of ``patients`` at ``times`` from stored grid curves, shape (n, len(times))."""
     wide = curves.pivot(index="patient_id", columns="time", values="survival")
     wide = wide.loc[patients]
@@ -76,43 +87,59 @@ def evaluate_experiment(
             sub = part[part["split"] == split]
             if sub.empty:
                 continue
-            t, e, r = (sub["time"].to_numpy(float), sub["event"].to_numpy(int),
-                       sub["risk"].to_numpy(float))
+            t, e, r = (
+                sub["time"].to_numpy(float),
+                sub["event"].to_numpy(int),
+                sub["risk"].to_numpy(float),
+            )
             lo, hi = bootstrap_c_interval(
                 t, e, r, sub["patient_id"].to_numpy(), ev["bootstrap"], seed
             )
             times = eval_times(t_tr, t, e, q, ev["n_times"])
             ibs = float("nan")
             if survival is not None:
-                curves = survival[(survival["endpoint"] == endpoint) & (survival["fold"] == fold)
-                                  & (survival["split"] == split)]
+                curves = survival[
+                    (survival["endpoint"] == endpoint)
+                    & (survival["fold"] == fold)
+                    & (survival["split"] == split)
+                ]
                 if not curves.empty:
                     surv = _survival_at(curves, sub["patient_id"].to_numpy(), times)
                     ibs = integrated_brier(t_tr, e_tr, t, e, surv, times)
-            rows.append({
-                "experiment": experiment,
-                "endpoint": endpoint,
-                "level": "patient",
-                "fold": int(fold),
-                "split": split,
-                "n": len(sub),
-                "events": int(e.sum()),
-                "c_index": harrell_c(t, e, r),
-                "c_index_lo": lo,
-                "c_index_hi": hi,
-                "c_index_uno": uno_c(t_tr, e_tr, t, e, r),
-                "ibs": ibs,
-                "auc": float("nan"),
-                "td_auc": mean_td_auc(t_tr, e_tr, t, e, r, times),
-                "logrank_p": logrank_p(sub),
-                "c_index_oracle": (
-                    harrell_c(t, e, oracle.reindex(sub["patient_id"]).to_numpy(float))
-                    if oracle is not None else float("nan")
-                ),
-            })
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "endpoint": endpoint,
+                    "level": "patient",
+                    "fold": int(fold),
+                    "split": split,
+                    "n": len(sub),
+                    "events": int(e.sum()),
+                    "c_index": harrell_c(t, e, r),
+                    "c_index_lo": lo,
+                    "c_index_hi": hi,
+                    "c_index_uno": uno_c(t_tr, e_tr, t, e, r),
+                    "ibs": ibs,
+                    "auc": float("nan"),
+                    "td_auc": mean_td_auc(t_tr, e_tr, t, e, r, times),
+                    "logrank_p": logrank_p(sub),
+                    "c_index_oracle": (
+                        harrell_c(t, e, oracle.reindex(sub["patient_id"]).to_numpy(float))
+                        if oracle is not None
+                        else float("nan")
+                    ),
+                }
+            )
     table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     for _, row in table[table["split"] == "test"].iterrows():
-        log.info("%s %s fold %d test: C=%.3f (%.3f-%.3f), oracle %.3f", experiment,
-                 row["endpoint"], row["fold"], row["c_index"], row["c_index_lo"],
-                 row["c_index_hi"], row["c_index_oracle"])
+        log.info(
+            "%s %s fold %d test: C=%.3f (%.3f-%.3f), oracle %.3f",
+            experiment,
+            row["endpoint"],
+            row["fold"],
+            row["c_index"],
+            row["c_index_lo"],
+            row["c_index_hi"],
+            row["c_index_oracle"],
+        )
     return table

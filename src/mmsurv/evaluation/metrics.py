@@ -145,9 +145,7 @@ def integrated_brier(
         return float("nan")
     try:
         return float(
-            integrated_brier_score(
-                _surv(train_time, train_event), _surv(time, event), surv, times
-            )
+            integrated_brier_score(_surv(train_time, train_event), _surv(time, event), surv, times)
         )
     except ValueError as err:
         log.warning("integrated Brier score not computable: %s", err)

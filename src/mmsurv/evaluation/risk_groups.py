@@ -49,8 +49,7 @@ def plot_km(grouped: pd.DataFrame, title: str, path: str | Path, split: str = "t
     Numbers at risk are drawn under each panel; the log-rank p-value is in the panel title.
     """
     endpoints = sorted(grouped["endpoint"].unique())
-    fig, axes = plt.subplots(1, len(endpoints), figsize=(5.5 * len(endpoints), 4.8),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(endpoints), figsize=(5.5 * len(endpoints), 4.8), squeeze=False)
     for ax, endpoint in zip(axes[0], endpoints, strict=True):
         rows = grouped[(grouped["endpoint"] == endpoint) & (grouped["split"] == split)]
         fitters = []

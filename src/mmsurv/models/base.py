@@ -14,10 +14,10 @@ __all__ = ["SurvivalModel", "step_survival"]
 class SurvivalModel(ABC):
     """A survival model fitted on one fold's training patients.
 
-    Subclasses take their parameters as keyword arguments; the experiment's ``inputs`` say which
-    modalities a patient needs to be included. Everything fitted on data (imputation, scaling, encodings) is fitted in
-    :meth:`fit` on the training patients only and stored on the instance, so the pickled model
-    carries its own preprocessing.
+    Subclasses take their parameters as keyword arguments; the experiment's ``inputs`` say
+    which modalities a patient needs to be included. Everything fitted on data (imputation,
+    scaling, encodings) is fitted in :meth:`fit` on the training patients only and stored on
+    the instance, so the pickled model carries its own preprocessing.
     """
 
     def __init__(self, *, seed: int = 0, threads: int = 1, **params: Any) -> None:
@@ -42,9 +42,7 @@ class SurvivalModel(ABC):
         return {"params": self.params}
 
 
-def step_survival(
-    event_times: np.ndarray, surv: np.ndarray, times: np.ndarray
-) -> np.ndarray:
+def step_survival(event_times: np.ndarray, surv: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Evaluate right-continuous step survival curves at ``times``.
 
     Parameters

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -10,6 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 __all__ = ["TabularPreprocessor"]
+
+log = logging.getLogger(__name__)
 
 
 class TabularPreprocessor:
@@ -31,8 +36,11 @@ class TabularPreprocessor:
         parts = []
         if self.numeric:
             parts.append(
-                ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-                 self.numeric)
+                (
+                    "num",
+                    make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                    self.numeric,
+                )
             )
         if self.categorical:
             encoder = OneHotEncoder(
@@ -41,8 +49,11 @@ class TabularPreprocessor:
                 sparse_output=False,
             )
             parts.append(
-                ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), encoder),
-                 self.categorical)
+                (
+                    "cat",
+                    make_pipeline(SimpleImputer(strategy="most_frequent"), encoder),
+                    self.categorical,
+                )
             )
         self._transformer = ColumnTransformer(parts, verbose_feature_names_out=False)
 
@@ -51,8 +62,11 @@ class TabularPreprocessor:
         for col in self.numeric:
             X[col] = pd.to_numeric(X[col], errors="coerce").astype(float)
         for col in self.categorical:
-            X[col] = X[col].astype(object).where(X[col].notna(), np.nan).map(
-                lambda v: v if isinstance(v, float) and np.isnan(v) else str(v)
+            X[col] = (
+                X[col]
+                .astype(object)
+                .where(X[col].notna(), np.nan)
+                .map(lambda v: v if isinstance(v, float) and np.isnan(v) else str(v))
             )
         return X
 
@@ -63,8 +77,13 @@ class TabularPreprocessor:
         return pd.DataFrame(out, index=X.index, columns=self.feature_names)
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Apply the training-fitted preprocessing."""
-        out = self._transformer.transform(self._prepare(X))
+        """Apply the training-fitted preprocessing (a category unseen in training -> all zeros,
+        logged)."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = self._transformer.transform(self._prepare(X))
+        for w in caught:
+            log.warning("clinical preprocessing: %s", w.message)
         return pd.DataFrame(out, index=X.index, columns=self.feature_names)
 
     @property

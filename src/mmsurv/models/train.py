@@ -136,8 +136,9 @@ def train_fold(
             samples[["patient_id", ep["time"], ep["event"]]], on="patient_id", how="left"
         ).rename(columns={ep["time"]: "time", ep["event"]: "event"})
         data["event"] = data["event"].astype(int)
-        log.info("%s fold %d %s: %s", experiment, fold, endpoint,
-                 data["split"].value_counts().to_dict())
+        log.info(
+            "%s fold %d %s: %s", experiment, fold, endpoint, data["split"].value_counts().to_dict()
+        )
         start = _time.perf_counter()
         model, trials = _fit_endpoint(cls, kwargs, candidates, X, data)
         models[endpoint] = model
@@ -151,13 +152,15 @@ def train_fold(
         )
         surv = model.predict_survival(Xp, grid)  # (n, len(grid))
         curves.append(
-            pd.DataFrame({
-                "patient_id": np.repeat(data["patient_id"].to_numpy(), len(grid)),
-                "endpoint": endpoint,
-                "split": np.repeat(data["split"].to_numpy(), len(grid)),
-                "time": np.tile(grid, len(data)),
-                "survival": surv.ravel(),
-            })
+            pd.DataFrame(
+                {
+                    "patient_id": np.repeat(data["patient_id"].to_numpy(), len(grid)),
+                    "endpoint": endpoint,
+                    "split": np.repeat(data["split"].to_numpy(), len(grid)),
+                    "time": np.tile(grid, len(data)),
+                    "survival": surv.ravel(),
+                }
+            )
         )
         logs[endpoint] = {
             "n": data["split"].value_counts().to_dict(),
@@ -174,6 +177,10 @@ def train_fold(
     with atomic_path(out_dir / "survival.parquet") as tmp:
         pd.concat(curves, ignore_index=True).to_parquet(tmp, index=False)
     with atomic_path(out_dir / "train_log.json") as tmp:
-        tmp.write_text(json.dumps({"experiment": experiment, "fold": fold,
-                                   "model": spec["model"], "endpoints": logs},
-                                  indent=2, default=str))
+        tmp.write_text(
+            json.dumps(
+                {"experiment": experiment, "fold": fold, "model": spec["model"], "endpoints": logs},
+                indent=2,
+                default=str,
+            )
+        )

@@ -29,8 +29,18 @@ def summarise_split(metrics: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     mean of each metric (the interval columns then hold the mean of the fold intervals) and
     ``c_index_sd`` across folds."""
     rows = metrics[(metrics["split"] == split) & (metrics["level"] == "patient")]
-    numeric = ["n", "events", "c_index", "c_index_lo", "c_index_hi", "c_index_uno", "ibs",
-               "td_auc", "logrank_p", "c_index_oracle"]
+    numeric = [
+        "n",
+        "events",
+        "c_index",
+        "c_index_lo",
+        "c_index_hi",
+        "c_index_uno",
+        "ibs",
+        "td_auc",
+        "logrank_p",
+        "c_index_oracle",
+    ]
     grouped = rows.groupby(["experiment", "endpoint"], sort=False)
     out = grouped[numeric].mean()
     out["n"] = grouped["n"].sum()
@@ -41,7 +51,9 @@ def summarise_split(metrics: pd.DataFrame, split: str = "test") -> pd.DataFrame:
 
 
 def oracle_by_modality(
-    truth: pd.DataFrame, samples: pd.DataFrame, splits: Mapping[str, pd.DataFrame],
+    truth: pd.DataFrame,
+    samples: pd.DataFrame,
+    splits: Mapping[str, pd.DataFrame],
     endpoints: Mapping[str, Mapping[str, str]],
 ) -> pd.DataFrame:
     """Harrell's C of each true risk component on the test patients, per endpoint.
@@ -56,14 +68,18 @@ def oracle_by_modality(
         data = samples.set_index("patient_id").loc[test, [ep["time"], ep["event"]]]
         data = data.join(truth.set_index("patient_id")[comps])
         for comp in comps:
-            rows.append({
-                "endpoint": name,
-                "component": "total" if comp == "risk" else comp.removeprefix("risk_"),
-                "n": len(data),
-                "c_index": harrell_c(data[ep["time"]].to_numpy(float),
-                                     data[ep["event"]].to_numpy(int),
-                                     data[comp].to_numpy(float)),
-            })
+            rows.append(
+                {
+                    "endpoint": name,
+                    "component": "total" if comp == "risk" else comp.removeprefix("risk_"),
+                    "n": len(data),
+                    "c_index": harrell_c(
+                        data[ep["time"]].to_numpy(float),
+                        data[ep["event"]].to_numpy(int),
+                        data[comp].to_numpy(float),
+                    ),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -72,8 +88,11 @@ def _png(path: str | Path) -> str:
 
 
 def _fmt(value: float, digits: int = 3) -> str:
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else (
-        f"{value:.{digits}f}")
+    return (
+        ""
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else (f"{value:.{digits}f}")
+    )
 
 
 def render_report(
@@ -99,21 +118,23 @@ def render_report(
             c = _fmt(r["c_index"])
             if r["folds"] > 1:
                 c += f" &plusmn; {_fmt(r['c_index_sd'])} (sd over {int(r['folds'])} folds)"
-            out.append({
-                "experiment": r["experiment"],
-                "model": spec.get("model", ""),
-                "inputs": ", ".join(f"{k}: {v}" for k, v in spec.get("inputs", {}).items()),
-                "endpoint": r["endpoint"],
-                "n": str(int(r["n"])),
-                "events": str(int(r["events"])),
-                "c_index": c,
-                "ci": f"{_fmt(r['c_index_lo'])}&ndash;{_fmt(r['c_index_hi'])}",
-                "uno": _fmt(r["c_index_uno"]),
-                "ibs": _fmt(r["ibs"]),
-                "td_auc": _fmt(r["td_auc"]),
-                "logrank_p": _fmt(r["logrank_p"], 4),
-                "oracle": _fmt(r["c_index_oracle"]),
-            })
+            out.append(
+                {
+                    "experiment": r["experiment"],
+                    "model": spec.get("model", ""),
+                    "inputs": ", ".join(f"{k}: {v}" for k, v in spec.get("inputs", {}).items()),
+                    "endpoint": r["endpoint"],
+                    "n": str(int(r["n"])),
+                    "events": str(int(r["events"])),
+                    "c_index": c,
+                    "ci": f"{_fmt(r['c_index_lo'])}&ndash;{_fmt(r['c_index_hi'])}",
+                    "uno": _fmt(r["c_index_uno"]),
+                    "ibs": _fmt(r["ibs"]),
+                    "td_auc": _fmt(r["td_auc"]),
+                    "logrank_p": _fmt(r["logrank_p"], 4),
+                    "oracle": _fmt(r["c_index_oracle"]),
+                }
+            )
         return out
 
     mods = ["clinical", "wsi", "mri", "mask", "dti", "rna", "scna"]
@@ -125,8 +146,11 @@ def render_report(
         split=config["splits"],
         n_patients=len(cohort),
         modalities=[(m, int(cohort[m].sum())) for m in mods if m in cohort],
-        endpoints=[(c.removeprefix("endpoint_"), int(cohort[c].sum()))
-                   for c in cohort.columns if c.startswith("endpoint_")],
+        endpoints=[
+            (c.removeprefix("endpoint_"), int(cohort[c].sum()))
+            for c in cohort.columns
+            if c.startswith("endpoint_")
+        ],
         excluded=excluded,
         test_rows=rows_of(test),
         val_rows=rows_of(val),

@@ -24,14 +24,24 @@ def plot_c_index_forest(summary: pd.DataFrame, path: str | Path) -> None:
     """
     endpoints = sorted(summary["endpoint"].unique())
     n_exp = summary["experiment"].nunique()
-    fig, axes = plt.subplots(1, len(endpoints), figsize=(5.0 * len(endpoints),
-                                                         1.0 + 0.45 * n_exp), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(endpoints), figsize=(5.0 * len(endpoints), 1.0 + 0.45 * n_exp), squeeze=False
+    )
     for ax, endpoint in zip(axes[0], endpoints, strict=True):
         rows = summary[summary["endpoint"] == endpoint].reset_index(drop=True)
         y = np.arange(len(rows))[::-1]
-        err = np.vstack([rows["c_index"] - rows["c_index_lo"], rows["c_index_hi"] - rows["c_index"]])
-        ax.errorbar(rows["c_index"], y, xerr=np.nan_to_num(err), fmt="o", color="tab:blue",
-                    capsize=3, label="model (95% CI)")
+        err = np.vstack(
+            [rows["c_index"] - rows["c_index_lo"], rows["c_index_hi"] - rows["c_index"]]
+        )
+        ax.errorbar(
+            rows["c_index"],
+            y,
+            xerr=np.nan_to_num(err),
+            fmt="o",
+            color="tab:blue",
+            capsize=3,
+            label="model (95% CI)",
+        )
         if rows["c_index_oracle"].notna().any():
             ax.plot(rows["c_index_oracle"], y, "D", color="grey", label="oracle (true risk)")
         ax.axvline(0.5, color="black", lw=0.8, ls="--")
@@ -39,7 +49,7 @@ def plot_c_index_forest(summary: pd.DataFrame, path: str | Path) -> None:
         ax.set_xlim(0.3, 1.0)
         ax.set_xlabel("Harrell's C (test split)")
         ax.set_title(endpoint)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -1,0 +1,134 @@
+"""Metrics: sign conventions, patient bootstrap, agreement with the libraries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sksurv.metrics import concordance_index_censored
+
+from mmsurv.evaluation.evaluate import METRIC_COLUMNS, evaluate_experiment
+from mmsurv.evaluation.metrics import (
+    bootstrap_c_interval,
+    eval_times,
+    harrell_c,
+    integrated_brier,
+    uno_c,
+)
+from mmsurv.evaluation.risk_groups import assign_risk_groups, logrank_p, plot_km
+
+
+def _cohort(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    risk = rng.normal(size=n)
+    t = rng.exponential(500 * np.exp(-risk))
+    c = rng.exponential(1500, n)
+    return np.minimum(t, c), (t <= c).astype(int), risk
+
+
+def test_harrell_c_higher_risk_is_worse():
+    time = np.array([1.0, 2.0, 3.0, 4.0])
+    event = np.ones(4, int)
+    assert harrell_c(time, event, np.array([4.0, 3.0, 2.0, 1.0])) == 1.0
+    assert harrell_c(time, event, np.array([1.0, 2.0, 3.0, 4.0])) == 0.0
+
+
+def test_harrell_c_matches_scikit_survival():
+    t, e, r = _cohort()
+    ours = harrell_c(t, e, r)
+    theirs = concordance_index_censored(e.astype(bool), t, r)[0]
+    assert ours == pytest.approx(theirs, abs=1e-9)
+    assert harrell_c(t, np.zeros_like(e), r) != harrell_c(t, np.zeros_like(e), r)  # NaN
+
+
+def test_bootstrap_interval_brackets_estimate_and_resamples_patients():
+    t, e, r = _cohort()
+    c = harrell_c(t, e, r)
+    lo, hi = bootstrap_c_interval(t, e, r, np.arange(len(t)), 300, seed=0)
+    assert lo < c < hi and hi - lo < 0.25
+    # duplicating every row under the same patient must not narrow the interval
+    groups = np.repeat(np.arange(len(t)), 2)
+    lo2, hi2 = bootstrap_c_interval(
+        np.repeat(t, 2), np.repeat(e, 2), np.repeat(r, 2), groups, 300, seed=0
+    )
+    assert (hi2 - lo2) > 0.8 * (hi - lo)
+    assert bootstrap_c_interval(t, e, r, np.arange(len(t)), 300, seed=0) == (lo, hi)
+
+
+def test_uno_c_close_to_harrell_without_heavy_censoring():
+    t, e, r = _cohort(400)
+    u = uno_c(t[:300], e[:300], t[300:], e[300:], r[300:])
+    assert abs(u - harrell_c(t[300:], e[300:], r[300:])) < 0.06
+
+
+def test_eval_times_inside_follow_up():
+    t, e, _ = _cohort()
+    times = eval_times(t[:60], t[60:], e[60:], (0.1, 0.8), 15)
+    assert len(times) >= 5
+    assert times.min() >= t[60:].min() and times.max() < min(t[60:].max(), t[:60].max())
+
+
+def test_integrated_brier_better_for_informative_model():
+    t, e, r = _cohort(400)
+    times = eval_times(t[:300], t[300:], e[300:], (0.1, 0.8), 10)
+    informative = np.exp(-np.outer(np.exp(r[300:]), times) / 500)
+    flat = np.exp(-np.outer(np.ones(100), times) / 700)
+    good = integrated_brier(t[:300], e[:300], t[300:], e[300:], informative, times)
+    bad = integrated_brier(t[:300], e[:300], t[300:], e[300:], flat, times)
+    assert 0 < good < bad < 0.5
+
+
+def _predictions(fold_shift=0.0):
+    t, e, r = _cohort(150)
+    split = np.array(["train"] * 100 + ["val"] * 10 + ["test"] * 40)
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(150)],
+            "slide_id": "",
+            "endpoint": "os",
+            "fold": 0,
+            "split": split,
+            "risk": r + fold_shift,
+            "time": t,
+            "event": e,
+        }
+    )
+
+
+def test_risk_group_cut_comes_from_training_risks_only():
+    preds = _predictions()
+    a = assign_risk_groups(preds, 0.5)
+    changed = preds.copy()
+    changed.loc[changed["split"] == "test", "risk"] += 10.0  # test risks shift
+    b = assign_risk_groups(changed, 0.5)
+    train = a["split"] == "train"
+    assert (a.loc[train, "group"] == b.loc[train, "group"]).all()
+    assert (b.loc[~train & (b["split"] == "test"), "group"] == "high").all()
+    assert (a.loc[train, "group"] == "high").sum() == 50
+
+
+def test_logrank_separates_planted_groups():
+    preds = assign_risk_groups(_predictions(), 0.5)
+    assert logrank_p(preds[preds["split"] == "train"]) < 0.01
+
+
+def test_evaluate_experiment_columns_and_oracle(tmp_path):
+    preds = _predictions()
+    truth = pd.DataFrame({"patient_id": preds["patient_id"], "risk": preds["risk"]})
+    cfg = {
+        "seed": 0,
+        "evaluation": {
+            "bootstrap": 50,
+            "time_quantiles": [0.1, 0.8],
+            "n_times": 10,
+            "risk_group_quantile": 0.5,
+        },
+    }
+    m = evaluate_experiment("x", preds, None, cfg, truth)
+    assert list(m.columns) == METRIC_COLUMNS
+    assert list(m["split"]) == ["train", "val", "test"]
+    test = m.set_index("split").loc["test"]
+    assert test["n"] == 40 and test["c_index"] == pytest.approx(test["c_index_oracle"])
+    assert np.isnan(test["ibs"]) and np.isnan(test["auc"])
+    plot_km(assign_risk_groups(preds, 0.5), "x", tmp_path / "km.png")
+    assert (tmp_path / "km.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,84 @@
+"""Configuration validation: schema, defaults and cross-key checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mmsurv.config import COHORT_KEYS, ConfigError, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_config_is_valid_and_every_key_is_documented(raw_config, tmp_path):
+    own = tmp_path / "own.yaml"
+    own.write_text(yaml.safe_dump({k: raw_config[k] for k in COHORT_KEYS}))
+    cfg = load_config(ROOT / "config" / "config.yaml", own)
+    assert set(cfg["experiments"]) >= {"clinical_small_coxph", "clinical_full_rsf"}
+    assert cfg["splits"]["fractions"] == {"train": 0.7, "val": 0.1, "test": 0.2}
+    text = (ROOT / "config" / "config.yaml").read_text()
+    raw = yaml.safe_load(text)
+    for key in raw:  # each top-level key is preceded or followed by a comment
+        line = next(i for i, s in enumerate(text.splitlines()) if s.startswith(f"{key}:"))
+        around = text.splitlines()[max(0, line - 3) : line + 2]
+        assert any("#" in s for s in around), key
+
+
+def test_defaults_are_filled(raw_config):
+    cfg = validate_config(raw_config)
+    assert cfg["splits"]["method"] == "holdout"
+    assert cfg["evaluation"]["risk_group_quantile"] == 0.5
+    assert cfg["cohort"]["channels"][:4] == ["t1", "t1ce", "t2", "flair"]
+    assert cfg["experiments"]["cox_small"]["params"] == {"penalizer": [0.01, 1.0]}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(unknown_key=1), "Additional properties are not allowed"),
+        (
+            lambda c: (
+                c["splits"].update(method="random")
+                if "splits" in c
+                else c.update(splits={"method": "random"})
+            ),
+            "'random' is not one of",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(model="deepsurv"),
+            "unknown model 'deepsurv'",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(inputs={"clinical": "tiny"}),
+            "no clinical set 'tiny'",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(inputs={"pet": "x"}),
+            "unknown modality 'pet'",
+        ),
+        (
+            lambda c: c["clinical"]["sets"].update(bad=["weight"]),
+            "'weight' is not a numeric or categorical variable",
+        ),
+        (
+            lambda c: c.update(splits={"fractions": {"train": 0.7, "val": 0.2, "test": 0.2}}),
+            "must sum to 1",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(endpoints=["dfs"]),
+            "unknown endpoint 'dfs'",
+        ),
+    ],
+)
+def test_invalid_config_is_rejected_with_reason(raw_config, edit, message):
+    edit(raw_config)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(raw_config)
+
+
+def test_no_cohort_and_no_demo_is_an_error(raw_config):
+    del raw_config["cohort"]
+    with pytest.raises(ConfigError, match="no cohort configured"):
+        validate_config(raw_config)
