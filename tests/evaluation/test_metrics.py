@@ -10,6 +10,7 @@ from sksurv.metrics import concordance_index_censored
 from mmsurv.evaluation.evaluate import METRIC_COLUMNS, evaluate_experiment
 from mmsurv.evaluation.metrics import (
     bootstrap_c_interval,
+    censoring_reference,
     eval_times,
     harrell_c,
     integrated_brier,
@@ -57,24 +58,38 @@ def test_bootstrap_interval_brackets_estimate_and_resamples_patients():
 
 def test_uno_c_close_to_harrell_without_heavy_censoring():
     t, e, r = _cohort(400)
-    u = uno_c(t[:300], e[:300], t[300:], e[300:], r[300:])
+    ref = censoring_reference(t[:300], e[:300], t[300:], e[300:])
+    u = uno_c(*ref, t[300:], e[300:], r[300:])
     assert abs(u - harrell_c(t[300:], e[300:], r[300:])) < 0.06
+    assert uno_c(*ref, t[300:], e[300:], -r[300:]) < 0.5
+
+
+def test_censoring_reference_covers_long_test_follow_up():
+    t, e, r = _cohort(200)
+    order = np.argsort(t)
+    train, test = order[:150], order[150:]  # every test patient outlives the training ones
+    ref = censoring_reference(t[train], e[train], t[test], e[test])
+    assert len(ref[0]) == 200 and ref[0].max() == t.max()
+    assert not np.isnan(uno_c(*ref, t[test], e[test], r[test]))
+    same = censoring_reference(t[train], e[train], t[train], e[train], same=True)
+    assert len(same[0]) == 150
 
 
 def test_eval_times_inside_follow_up():
     t, e, _ = _cohort()
-    times = eval_times(t[:60], t[60:], e[60:], (0.1, 0.8), 15)
+    times = eval_times(t[60:], e[60:], (0.1, 0.8), 15)
     assert len(times) >= 5
-    assert times.min() >= t[60:].min() and times.max() < min(t[60:].max(), t[:60].max())
+    assert times.min() >= t[60:].min() and times.max() < t[60:].max()
 
 
 def test_integrated_brier_better_for_informative_model():
     t, e, r = _cohort(400)
-    times = eval_times(t[:300], t[300:], e[300:], (0.1, 0.8), 10)
+    ref = censoring_reference(t[:300], e[:300], t[300:], e[300:])
+    times = eval_times(t[300:], e[300:], (0.1, 0.8), 10)
     informative = np.exp(-np.outer(np.exp(r[300:]), times) / 500)
     flat = np.exp(-np.outer(np.ones(100), times) / 700)
-    good = integrated_brier(t[:300], e[:300], t[300:], e[300:], informative, times)
-    bad = integrated_brier(t[:300], e[:300], t[300:], e[300:], flat, times)
+    good = integrated_brier(*ref, t[300:], e[300:], informative, times)
+    bad = integrated_brier(*ref, t[300:], e[300:], flat, times)
     assert 0 < good < bad < 0.5
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from mmsurv.evaluation.metrics import (
     bootstrap_c_interval,
+    censoring_reference,
     eval_times,
     harrell_c,
     integrated_brier,
@@ -95,7 +96,8 @@ def evaluate_experiment(
             lo, hi = bootstrap_c_interval(
                 t, e, r, sub["patient_id"].to_numpy(), ev["bootstrap"], seed
             )
-            times = eval_times(t_tr, t, e, q, ev["n_times"])
+            ref_t, ref_e = censoring_reference(t_tr, e_tr, t, e, same=split == "train")
+            times = eval_times(t, e, q, ev["n_times"])
             ibs = float("nan")
             if survival is not None:
                 curves = survival[
@@ -105,7 +107,7 @@ def evaluate_experiment(
                 ]
                 if not curves.empty:
                     surv = _survival_at(curves, sub["patient_id"].to_numpy(), times)
-                    ibs = integrated_brier(t_tr, e_tr, t, e, surv, times)
+                    ibs = integrated_brier(ref_t, ref_e, t, e, surv, times)
             rows.append(
                 {
                     "experiment": experiment,
@@ -118,10 +120,10 @@ def evaluate_experiment(
                     "c_index": harrell_c(t, e, r),
                     "c_index_lo": lo,
                     "c_index_hi": hi,
-                    "c_index_uno": uno_c(t_tr, e_tr, t, e, r),
+                    "c_index_uno": uno_c(ref_t, ref_e, t, e, r),
                     "ibs": ibs,
                     "auc": float("nan"),
-                    "td_auc": mean_td_auc(t_tr, e_tr, t, e, r, times),
+                    "td_auc": mean_td_auc(ref_t, ref_e, t, e, r, times),
                     "logrank_p": logrank_p(sub),
                     "c_index_oracle": (
                         harrell_c(t, e, oracle.reindex(sub["patient_id"]).to_numpy(float))

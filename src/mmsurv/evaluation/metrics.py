@@ -1,6 +1,13 @@
 """Survival metrics, all computed by lifelines and scikit-survival.
 
 Conventions: ``risk`` is higher for worse prognosis; ``time`` in days; ``event`` 0/1.
+
+The inverse-probability-of-censoring weights of Uno's C, the Brier score and the time-dependent
+AUC need a Kaplan-Meier estimate of the censoring distribution that covers every evaluated time.
+The *reference* sample passed as ``ref_time``/``ref_event`` is the fold's training patients
+together with the evaluated patients (see :func:`censoring_reference`): the censoring estimate is
+a nuisance of the metric, not something a model is chosen on, and a training-only estimate fails
+for any test patient followed longer than every training patient.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from sksurv.metrics import (
 from sksurv.util import Surv
 
 __all__ = [
+    "censoring_reference",
     "harrell_c",
     "bootstrap_c_interval",
     "uno_c",
@@ -84,26 +92,35 @@ def _surv(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     return Surv.from_arrays(event=np.asarray(event, bool), time=np.asarray(time, float))
 
 
-def uno_c(
+def censoring_reference(
     train_time: np.ndarray,
     train_event: np.ndarray,
     time: np.ndarray,
     event: np.ndarray,
+    same: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Times and events from which the censoring distribution is estimated: the training
+    patients plus the evaluated ones (only the training ones when ``same``: they are the
+    evaluated ones)."""
+    if same:
+        return train_time, train_event
+    return np.concatenate([train_time, time]), np.concatenate([train_event, event])
+
+
+def uno_c(
+    ref_time: np.ndarray,
+    ref_event: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
     risk: np.ndarray,
 ) -> float:
-    """Uno's IPCW C-index (scikit-survival), censoring distribution from the training patients.
-
-    Truncated at the last training follow-up time (where the censoring estimate is defined).
-    """
-    if np.sum(event) == 0:
+    """Uno's IPCW C-index (scikit-survival), truncated at the last evaluated event time."""
+    if np.sum(event) == 0 or len(time) < 2:
         return float("nan")
-    tau = float(np.max(train_time))
-    keep = time < tau
-    if keep.sum() < 2 or np.sum(event[keep]) == 0:
-        return float("nan")
+    tau = float(np.max(time[event.astype(bool)]))
     try:
         c, *_ = concordance_index_ipcw(
-            _surv(train_time, train_event), _surv(time[keep], event[keep]), risk[keep], tau=tau
+            _surv(ref_time, ref_event), _surv(time, event), risk, tau=tau
         )
     except ValueError as err:
         log.warning("Uno's C not computable: %s", err)
@@ -112,29 +129,25 @@ def uno_c(
 
 
 def eval_times(
-    train_time: np.ndarray,
     time: np.ndarray,
     event: np.ndarray,
     quantiles: tuple[float, float],
     n_times: int,
 ) -> np.ndarray:
-    """Time points (days) for the Brier score and time-dependent AUC.
-
-    Quantiles of the evaluated patients' event times, kept strictly inside their follow-up and
-    below the last training time (where the censoring distribution is estimable).
-    """
+    """Time points (days) for the Brier score and time-dependent AUC: ``n_times`` evenly spaced
+    between the given quantiles of the evaluated patients' event times, strictly inside their
+    follow-up."""
     event_times = time[event.astype(bool)]
     if len(event_times) == 0:
         return np.array([])
     lo, hi = np.quantile(event_times, quantiles)
     times = np.unique(np.linspace(lo, hi, n_times))
-    upper = min(float(np.max(time)), float(np.max(train_time)))
-    return times[(times >= np.min(time)) & (times < upper)]
+    return times[(times >= np.min(time)) & (times < np.max(time))]
 
 
 def integrated_brier(
-    train_time: np.ndarray,
-    train_event: np.ndarray,
+    ref_time: np.ndarray,
+    ref_event: np.ndarray,
     time: np.ndarray,
     event: np.ndarray,
     surv: np.ndarray,
@@ -145,7 +158,7 @@ def integrated_brier(
         return float("nan")
     try:
         return float(
-            integrated_brier_score(_surv(train_time, train_event), _surv(time, event), surv, times)
+            integrated_brier_score(_surv(ref_time, ref_event), _surv(time, event), surv, times)
         )
     except ValueError as err:
         log.warning("integrated Brier score not computable: %s", err)
@@ -153,8 +166,8 @@ def integrated_brier(
 
 
 def mean_td_auc(
-    train_time: np.ndarray,
-    train_event: np.ndarray,
+    ref_time: np.ndarray,
+    ref_event: np.ndarray,
     time: np.ndarray,
     event: np.ndarray,
     risk: np.ndarray,
@@ -167,7 +180,7 @@ def mean_td_auc(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             _, mean_auc = cumulative_dynamic_auc(
-                _surv(train_time, train_event), _surv(time, event), risk, times
+                _surv(ref_time, ref_event), _surv(time, event), risk, times
             )
     except ValueError as err:
         log.warning("time-dependent AUC not computable: %s", err)
