@@ -77,3 +77,31 @@ def test_patients_without_outcome_are_left_out(raw_config, cohort_dir):
     df.to_csv(cohort_dir / "samples.tsv", sep="\t", index=False)
     s, _ = _splits(raw_config, method="holdout")
     assert len(s) == 58 and "TCGA-AA-0000" not in set(s["patient_id"])
+
+
+def _two_endpoints(raw_config, cohort_dir, missing_primary=()):
+    df = pd.read_csv(cohort_dir / "samples.tsv", sep="\t")
+    rng = np.random.default_rng(3)
+    df["dm_days"] = (df["os_days"] * rng.uniform(0.3, 1.0, len(df))).round(1)
+    df["dm_event"] = rng.integers(0, 2, len(df))
+    df.loc[list(missing_primary), "os_days"] = np.nan
+    df.to_csv(cohort_dir / "samples.tsv", sep="\t", index=False)
+    raw_config["endpoints"]["dm"] = {"time": "dm_days", "event": "dm_event"}
+    return raw_config
+
+
+@pytest.mark.parametrize("method", ["holdout", "kfold"])
+def test_endpoints_share_one_assignment(raw_config, cohort_dir, method):
+    raw = _two_endpoints(raw_config, cohort_dir, missing_primary=(0, 1, 2))
+    raw["splits"] = {"method": method, "folds": 3}
+    cfg = validate_config(raw)
+    samples = load_samples(cfg)
+    os_split = make_splits(samples, cfg, "os")
+    dm_split = make_splits(samples, cfg, "dm")
+    both = os_split.merge(dm_split, on=["patient_id", "fold"], suffixes=("_os", "_dm"))
+    assert len(both) == len(os_split)  # every OS patient is in the DM split too ...
+    assert (both["split_os"] == both["split_dm"]).all()  # ... in the same place
+    extra = dm_split[dm_split["patient_id"].isin(["TCGA-AA-0000", "TCGA-AA-0001", "TCGA-AA-0002"])]
+    assert len(extra) == len(set(dm_split["fold"])) * 3  # DM-only patients are split too
+    if method == "kfold":
+        assert dm_split.loc[dm_split["split"] == "test", "patient_id"].is_unique

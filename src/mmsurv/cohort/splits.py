@@ -20,6 +20,12 @@ SPLIT_NAMES = ("train", "val", "test")
 def make_splits(samples: pd.DataFrame, config: Mapping[str, Any], endpoint: str) -> pd.DataFrame:
     """Assign every patient with a complete ``endpoint`` to train/val/test, per fold.
 
+    All endpoints share one assignment: it is drawn on the patients of the *first* configured
+    endpoint, stratified by its event (and ``splits.stratify_label``); another endpoint keeps
+    each of those patients where they are, so the test patients of OS and of a second endpoint
+    are the same people. Patients complete only for a later endpoint are split among
+    themselves, stratified by that endpoint's event.
+
     Parameters
     ----------
     samples
@@ -27,7 +33,7 @@ def make_splits(samples: pd.DataFrame, config: Mapping[str, Any], endpoint: str)
     config
         The validated configuration (``splits``, ``endpoints``, ``labels``, ``seed``).
     endpoint
-        Name of the endpoint whose event stratifies the split.
+        Name of the endpoint.
 
     Returns
     -------
@@ -36,36 +42,64 @@ def make_splits(samples: pd.DataFrame, config: Mapping[str, Any], endpoint: str)
     of the folds being disjoint and covering every patient once. Patients whose time or event
     is missing are left out (logged).
     """
-    ep = config["endpoints"][endpoint]
-    spec = config["splits"]
     seed = int(config["seed"])
-    complete = samples[ep["time"]].notna() & samples[ep["event"]].notna()
+    primary = next(iter(config["endpoints"]))
+    complete = _complete(samples, config, endpoint)
     if (~complete).any():
         log.info(
             "%s: %d patient(s) without time/event left out of the split",
             endpoint,
             int((~complete).sum()),
         )
-    df = samples.loc[complete].reset_index(drop=True)
-    patients = df["patient_id"].to_numpy()
-    strata = _strata(df, ep["event"], config)
+    if config["splits"]["method"] == "column":
+        return _column_split(samples.loc[complete], config["splits"]["column"])
+    base = _assign(samples.loc[_complete(samples, config, primary)], primary, config, seed)
+    if endpoint == primary:
+        return base
+    mine = set(samples.loc[complete, "patient_id"])
+    kept = base[base["patient_id"].isin(mine)]
+    extra = samples.loc[complete & ~samples["patient_id"].isin(base["patient_id"])]
+    if extra.empty:
+        return kept.reset_index(drop=True)
+    log.info("%s: %d patient(s) lack %s and are split on their own", endpoint, len(extra), primary)
+    more = _assign(extra, endpoint, config, seed + 1000)
+    out = pd.concat([kept, more], ignore_index=True)
+    return out.sort_values(["fold", "patient_id"], kind="stable").reset_index(drop=True)
 
-    if spec["method"] == "column":
-        return _column_split(df, spec["column"])
+
+def _complete(samples: pd.DataFrame, config: Mapping[str, Any], endpoint: str) -> pd.Series:
+    ep = config["endpoints"][endpoint]
+    return samples[ep["time"]].notna() & samples[ep["event"]].notna()
+
+
+def _assign(df: pd.DataFrame, endpoint: str, config: Mapping[str, Any], seed: int) -> pd.DataFrame:
+    """Holdout or k-fold assignment of the patients of ``df``, stratified by ``endpoint``."""
+    spec = config["splits"]
+    df = df.reset_index(drop=True)
+    patients = df["patient_id"].to_numpy()
+    strata = _strata(df, config["endpoints"][endpoint]["event"], config)
     if spec["method"] == "holdout":
         fr = spec["fractions"]
         split = _holdout(len(df), strata, fr["val"], fr["test"], seed)
         return pd.DataFrame({"patient_id": patients, "fold": 0, "split": split})
-    rows = []
     k = int(spec["folds"])
-    kfold = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for fold, (train_idx, test_idx) in enumerate(kfold.split(np.zeros(len(df)), strata)):
+    if pd.Series(strata).value_counts().min() >= k:
+        kfold = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        folds = list(kfold.split(np.zeros(len(df)), strata))
+    else:  # a stratum smaller than k (few patients): shuffled round robin, unstratified
+        log.warning(
+            "%s: a stratum has fewer than %d patients; folds are not stratified", endpoint, k
+        )
+        fold_of = np.empty(len(df), dtype=int)
+        fold_of[np.random.default_rng(seed).permutation(len(df))] = np.arange(len(df)) % k
+        folds = [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k)]
+    rows = []
+    for fold, (train_idx, test_idx) in enumerate(folds):
         split = np.empty(len(df), dtype=object)
         split[test_idx] = "test"
-        inner = _holdout(
+        split[train_idx] = _holdout(
             len(train_idx), strata[train_idx], spec["val_fraction"], 0.0, seed + fold + 1
         )
-        split[train_idx] = inner
         rows.append(pd.DataFrame({"patient_id": patients, "fold": fold, "split": split}))
     return pd.concat(rows, ignore_index=True)
 
@@ -87,6 +121,8 @@ def _holdout(n: int, strata: np.ndarray, val: float, test: float, seed: int) -> 
     """Labels train/val/test for ``n`` patients with the given val/test shares, stratified."""
     idx = np.arange(n)
     split = np.full(n, "train", dtype=object)
+    if n < 3:  # nothing sensible to hold out
+        return split
     rest = idx
     if test > 0:
         rest, test_idx = _stratified_take(idx, strata, test, seed)
