@@ -1,0 +1,52 @@
+"""Conda envs parse and pin the same versions as the pip install (checked statically: conda
+channels are not reachable from the machines this is developed on)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVS = sorted((ROOT / "workflow" / "envs").glob("*.yaml"))
+#: conda package name -> pip distribution name, where they differ
+CONDA_TO_PIP = {"matplotlib-base": "matplotlib"}
+
+
+def _pip_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    return pins
+
+
+def test_envs_exist():
+    assert ENVS
+
+
+@pytest.mark.parametrize("env", ENVS, ids=[e.stem for e in ENVS])
+def test_env_is_pinned_like_requirements(env):
+    spec = yaml.safe_load(env.read_text())
+    assert "nodefaults" in spec["channels"]
+    pins = _pip_pins()
+    for dep in spec["dependencies"]:
+        if isinstance(dep, dict) or dep == "pip":
+            continue
+        name, _, version = dep.partition("=")
+        assert re.fullmatch(r"[0-9][0-9.]*", version), f"{env.name}: {dep} is not pinned"
+        if name == "python":
+            assert version == "3.11"
+            continue
+        pip_name = CONDA_TO_PIP.get(name, name).lower()
+        assert pins.get(pip_name) == version, f"{env.name}: {dep} vs requirements.txt"
+
+
+def test_every_rule_names_an_existing_env():
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        for rel in re.findall(r'conda:\n\s+"([^"]+)"', smk.read_text()):
+            assert (smk.parent / rel).resolve().is_file(), f"{smk.name}: {rel}"
