@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mmsurv.io import write_tsv
+
 from . import omics
 from ._util import progress, rng_for
 from .clinical import make_samples
@@ -40,13 +42,6 @@ def _pick_present(n: int, missing: float, seed: int, stream: str) -> np.ndarray:
     return present
 
 
-def _write_tsv(df: pd.DataFrame, path: Path) -> None:
-    """Write a tab-separated table, missing values as empty cells, via a temporary file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, sep="\t", index=False, na_rep="", lineterminator="\n")
-    tmp.replace(path)
-
-
 def _write_omics(out: Path, traits: pd.DataFrame, preset: DemoPreset, seed: int) -> None:
     """Write ``rna.tsv``, ``scna.tsv`` (with SCNA-only extra patients) and ``gene_sets.gmt``."""
     n = len(traits)
@@ -64,7 +59,7 @@ def _write_omics(out: Path, traits: pd.DataFrame, preset: DemoPreset, seed: int)
     rna_cols = [omics.sample_barcode(p) for p in traits.loc[has_rna, "patient_id"]]
     rna = pd.DataFrame(counts, columns=rna_cols)
     rna.insert(0, "gene", genome["gene"].to_numpy())
-    _write_tsv(rna, out / "rna.tsv")
+    write_tsv(rna, out / "rna.tsv")
 
     has_scna = _pick_present(n, _SCNA_MISSING, seed, "scna-present")
     ids = [*traits.loc[has_scna, "patient_id"], *extras["patient_id"]]
@@ -72,7 +67,7 @@ def _write_omics(out: Path, traits: pd.DataFrame, preset: DemoPreset, seed: int)
     scna = pd.DataFrame(cn.astype(int), columns=[omics.sample_barcode(p) for p in ids])
     scna.insert(0, "chrom_arm", genome["chrom_arm"].to_numpy())
     scna.insert(0, "gene", genome["gene"].to_numpy())
-    _write_tsv(scna, out / "scna.tsv")
+    write_tsv(scna, out / "scna.tsv")
 
     sets = omics.gene_sets(genome, module[0], gamma, seed)
     (out / "gene_sets.gmt").write_text(omics.write_gmt(sets))
@@ -187,8 +182,8 @@ def make_demo_cohort(
     risk = total_risk(components)
     survival = draw_survival(risk, seed)
     truth = pd.concat([traits[["patient_id"]], pd.Series(risk, name="risk"), components], axis=1)
-    _write_tsv(truth[["patient_id", "risk", *COMPONENTS]], out / "truth.tsv")
-    _write_tsv(make_samples(traits, survival, seed), out / "samples.tsv")
+    write_tsv(truth[["patient_id", "risk", *COMPONENTS]], out / "truth.tsv")
+    write_tsv(make_samples(traits, survival, seed), out / "samples.tsv")
     _write_omics(out, traits, p, seed)
 
     slides = plan_slides(traits, p, seed)
@@ -204,8 +199,8 @@ def make_demo_cohort(
         "drawing %d slides and %d MRI studies on %d workers", len(slides), len(studies), workers
     )
     _run_jobs(jobs, workers)
-    _write_tsv(slides_sheet(slides), out / "slides.tsv")
-    _write_tsv(images_sheet(studies), out / "images.tsv")
+    write_tsv(slides_sheet(slides), out / "slides.tsv")
+    write_tsv(images_sheet(studies), out / "images.tsv")
 
     config = out / "config.yaml"
     tmp = config.with_name(".config.yaml.tmp")

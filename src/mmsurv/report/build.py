@@ -13,10 +13,14 @@ import numpy as np
 import pandas as pd
 
 import mmsurv
+from mmsurv.evaluation.evaluate import METRIC_COLUMNS
 from mmsurv.evaluation.metrics import harrell_c
 from mmsurv.io import atomic_path
 
 __all__ = ["summarise_split", "oracle_by_modality", "render_report"]
+
+#: Metric columns that identify a row or do not apply to survival experiments.
+_KEYS = ("experiment", "endpoint", "level", "fold", "split", "auc")
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mmsurv.report", "templates"),
@@ -29,18 +33,7 @@ def summarise_split(metrics: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     mean of each metric (the interval columns then hold the mean of the fold intervals) and
     ``c_index_sd`` across folds."""
     rows = metrics[(metrics["split"] == split) & (metrics["level"] == "patient")]
-    numeric = [
-        "n",
-        "events",
-        "c_index",
-        "c_index_lo",
-        "c_index_hi",
-        "c_index_uno",
-        "ibs",
-        "td_auc",
-        "logrank_p",
-        "c_index_oracle",
-    ]
+    numeric = [c for c in METRIC_COLUMNS if c not in _KEYS]
     grouped = rows.groupby(["experiment", "endpoint"], sort=False)
     out = grouped[numeric].mean()
     out["n"] = grouped["n"].sum()
