@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmsurv.config import COHORT_KEYS, ConfigError, load_config, validate_config
+from mmsurv.config import (
+    COHORT_KEYS,
+    ConfigError,
+    load_config,
+    validate_config,
+    with_demo_cohort,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,3 +88,29 @@ def test_no_cohort_and_no_demo_is_an_error(raw_config):
     del raw_config["cohort"]
     with pytest.raises(ConfigError, match="no cohort configured"):
         validate_config(raw_config)
+
+
+def test_demo_cohort_supplied_only_without_a_cohort(raw_config, tmp_path, monkeypatch):
+    import mmsurv.demo
+
+    calls = []
+
+    def fake_demo(out, preset, seed):
+        calls.append((Path(out), preset, seed))
+        Path(out).mkdir(parents=True)
+        (Path(out) / "config.yaml").write_text(
+            yaml.safe_dump({k: raw_config[k] for k in COHORT_KEYS})
+        )
+        return Path(out) / "config.yaml"
+
+    monkeypatch.setattr(mmsurv.demo, "make_demo_cohort", fake_demo)
+    own = dict(raw_config, demo={"preset": "smoke", "folder": str(tmp_path / "d")})
+    assert with_demo_cohort(own) == own  # a configured cohort is left alone
+    assert calls == []
+    bare = {k: v for k, v in own.items() if k not in COHORT_KEYS}
+    filled = with_demo_cohort(bare)
+    assert calls == [(tmp_path / "d" / "smoke", "smoke", 0)]
+    assert filled["cohort"] == raw_config["cohort"]
+    assert filled["endpoints"] == raw_config["endpoints"]
+    with_demo_cohort(bare)  # second use: the written cohort is reused
+    assert len(calls) == 1

@@ -88,6 +88,10 @@ def _fmt(value: float, digits: int = 3) -> str:
     )
 
 
+def _pvalue(value: float) -> str:
+    return "" if np.isnan(value) else f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
 def render_report(
     *,
     config: Mapping[str, Any],
@@ -124,7 +128,7 @@ def render_report(
                     "uno": _fmt(r["c_index_uno"]),
                     "ibs": _fmt(r["ibs"]),
                     "td_auc": _fmt(r["td_auc"]),
-                    "logrank_p": _fmt(r["logrank_p"], 4),
+                    "logrank_p": _pvalue(r["logrank_p"]),
                     "oracle": _fmt(r["c_index_oracle"]),
                 }
             )
