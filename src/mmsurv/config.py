@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -70,24 +71,31 @@ def _errors(instance: Any, schema: Mapping[str, Any]) -> Iterator[str]:
 def with_demo_cohort(config: Mapping[str, Any]) -> dict[str, Any]:
     """Supply the demo cohort when ``config`` names no cohort and ``demo`` is set.
 
-    The demo is written (once) to ``{demo.folder}/{demo.preset}``; its own ``config.yaml``
-    provides the keys in ``COHORT_KEYS`` that ``config`` lacks. A config that has a ``cohort``
-    is returned unchanged: real data never gets demo settings mixed in.
+    The demo is written (once, under a file lock) to ``{demo.folder}/{preset}-seed{seed}``
+    while the configuration is read, i.e. when Snakemake parses the workflow (also for ``-n``);
+    its own ``config.yaml`` provides the keys in ``COHORT_KEYS`` that ``config`` lacks. A
+    config that has a ``cohort`` is returned unchanged: real data never gets demo settings
+    mixed in.
     """
     cfg = copy.deepcopy(dict(config))
     demo = cfg.get("demo")
     if "cohort" in cfg or not demo:
         return cfg
     preset = demo.get("preset", "demo")
-    folder = Path(demo.get("folder", "resources/demo")) / preset
-    demo_config = folder / "config.yaml"
+    seed = int(cfg.get("seed", 0))
+    folder = Path(demo.get("folder", "resources/demo")) / f"{preset}-seed{seed}"
+    demo_config = folder / "config.yaml"  # written last: its presence means complete
     if not demo_config.is_file():
-        from mmsurv.demo import make_demo_cohort
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent workflow parses wait for one writer
+            if not demo_config.is_file():
+                from mmsurv.demo import make_demo_cohort
 
-        logging.getLogger("mmsurv").warning(
-            "no cohort configured: writing the %s demo cohort to %s", preset, folder
-        )
-        make_demo_cohort(folder, preset=preset, seed=int(cfg.get("seed", 0)))
+                logging.getLogger("mmsurv").warning(
+                    "no cohort configured: writing the %s demo cohort to %s", preset, folder
+                )
+                make_demo_cohort(folder, preset=preset, seed=seed)
     with open(demo_config) as fh:
         supplied = yaml.safe_load(fh)
     for key in COHORT_KEYS:
@@ -148,7 +156,7 @@ def experiment_endpoints(config: Mapping[str, Any], experiment: str) -> list[str
 
 def check_config(cfg: Mapping[str, Any]) -> list[str]:
     """Cross-key checks the schema cannot express; returns one message per problem."""
-    from mmsurv.models.registry import MODALITIES, MODELS
+    from mmsurv.models.registry import MODALITIES, MODELS, tunable_parameters
 
     problems: list[str] = []
     if "cohort" not in cfg:
@@ -179,6 +187,14 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{where}/model: unknown model {spec['model']!r} (known: {', '.join(MODELS)})"
             )
+        else:
+            known = tunable_parameters(spec["model"])
+            for param in spec.get("params", {}):
+                if param not in known:
+                    problems.append(
+                        f"{where}/params: {param!r} is not a parameter of {spec['model']} "
+                        f"(known: {', '.join(known)})"
+                    )
         for modality, selection in spec["inputs"].items():
             if modality not in MODALITIES:
                 problems.append(

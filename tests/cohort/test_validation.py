@@ -177,3 +177,34 @@ def test_relative_paths_resolve_against_the_sheet_folder(
 ):
     monkeypatch.chdir(tmp_path)  # a different working directory must not matter
     assert build_cohort(validate_config(raw_config))["wsi"].sum() == 10
+
+
+def test_line_numbers_survive_blank_lines(raw_config, cohort_dir: Path):
+    path = cohort_dir / "samples.tsv"
+    lines = path.read_text().splitlines()
+    lines.insert(2, "")  # a blank line 3
+    lines[4] = lines[4].replace(lines[4].split("\t")[1], "-3", 1)  # data on line 5
+    path.write_text("\n".join(lines) + "\n")
+    (msg,) = _problems(raw_config)
+    assert "samples.tsv, line 5" in msg and "negative time" in msg
+
+
+@pytest.mark.parametrize("key", ["images", "rna"])
+def test_missing_sheet_or_matrix(raw_config, cohort_dir: Path, key):
+    Path(raw_config["cohort"][key]).unlink()
+    (msg,) = _problems(raw_config)
+    assert f"{key}.tsv: file not found" in msg
+
+
+def test_other_inputs_checked_when_samples_sheet_is_missing(raw_config, cohort_dir: Path):
+    (cohort_dir / "samples.tsv").unlink()
+    (cohort_dir / "slides" / "TCGA-AA-0000.svs").unlink()
+    _edit(
+        raw_config["cohort"]["images"],
+        lambda df: df.__setitem__("channel", df["channel"].where(df.index != 0, "pet")),
+    )
+    problems = _problems(raw_config)
+    assert len(problems) == 3
+    assert any("samples.tsv: file not found" in p for p in problems)
+    assert any("TCGA-AA-0000.svs" in p for p in problems)
+    assert any("unknown channel 'pet'" in p for p in problems)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from mmsurv.cohort import build_cohort, load_samples, make_splits
-from mmsurv.models.train import param_grid, train_fold
+from mmsurv.models import get_model
+from mmsurv.models.train import _fit_endpoint, param_grid, train_fold
 
 
 def test_param_grid_expands_lists_in_order():
@@ -51,7 +54,7 @@ def test_train_fold_writes_model_predictions_and_log(config, tmp_path):
     assert (out / "model.joblib").stat().st_size > 0
 
 
-def test_test_outcomes_do_not_influence_training(config, tmp_path):
+def test_test_patients_do_not_influence_training(config, tmp_path):
     out_a, split = _run(config, tmp_path / "a")
     samples = load_samples(config)
     test_ids = split.loc[split["split"] == "test", "patient_id"]
@@ -59,13 +62,39 @@ def test_test_outcomes_do_not_influence_training(config, tmp_path):
     mask = scrambled["patient_id"].isin(test_ids)
     scrambled.loc[mask, "os_days"] = scrambled.loc[mask, "os_days"].to_numpy()[::-1] * 3
     scrambled.loc[mask, "os_event"] = 1 - scrambled.loc[mask, "os_event"]
+    scrambled.loc[mask, "age"] += 1000.0  # covariates too: imputation/scaling must ignore them
+    scrambled.loc[mask, "grade"] = "G9"
     out_b, _ = _run(config, tmp_path / "b", samples=scrambled)
     a = pd.read_csv(out_a / "predictions.tsv", sep="\t")
     b = pd.read_csv(out_b / "predictions.tsv", sep="\t")
-    pd.testing.assert_series_equal(a["risk"], b["risk"])  # same model, same risks
+    fit = a["split"] != "test"
+    pd.testing.assert_series_equal(a.loc[fit, "risk"], b.loc[fit, "risk"])  # same model
+    assert not np.allclose(a.loc[~fit, "risk"], b.loc[~fit, "risk"])  # test inputs did change
     la = json.loads((out_a / "train_log.json").read_text())["endpoints"]["os"]["chosen"]
     lb = json.loads((out_b / "train_log.json").read_text())["endpoints"]["os"]["chosen"]
     assert la == lb
+
+
+def _data(n, times, events):
+    X = pd.DataFrame({"age": np.linspace(40, 80, n)}, index=[f"P{i}" for i in range(n)])
+    return X, pd.DataFrame(
+        {
+            "patient_id": X.index,
+            "split": ["train"] * (n - len(times)) + ["val"] * len(times),
+            "time": np.r_[np.linspace(100, 1000, n - len(times)), times],
+            "event": np.r_[np.ones(n - len(times), int), events],
+        }
+    )
+
+
+def test_grid_without_comparable_validation_pairs_is_a_clear_error():
+    cls = get_model("coxph")
+    X, data = _data(30, [5.0, 6.0, 50.0], [0, 0, 1])  # one event, nobody outlives it
+    grid = [{"penalizer": 0.1}, {"penalizer": 1.0}]
+    with pytest.raises(ValueError, match="comparable pairs"):
+        _fit_endpoint(cls, {"numeric": ["age"], "categorical": []}, grid, X, data)
+    model, trials = _fit_endpoint(cls, {"numeric": ["age"], "categorical": []}, grid[:1], X, data)
+    assert np.isnan(trials[0]["val_c_index"]) and model.params["penalizer"] == 0.1
 
 
 def test_patients_without_clinical_values_are_left_out(raw_config, tmp_path, cohort_dir):

@@ -54,8 +54,8 @@ def run(tmp_path_factory) -> Path:
 
 
 def test_demo_cohort_was_written_by_the_workflow(run):
-    assert (run / "resources/demo/smoke/samples.tsv").is_file()
-    assert (run / "resources/demo/smoke/truth.tsv").is_file()
+    assert (run / "resources/demo/smoke-seed0/samples.tsv").is_file()
+    assert (run / "resources/demo/smoke-seed0/truth.tsv").is_file()
 
 
 def test_cohort_and_splits(run):
@@ -107,6 +107,20 @@ def test_rerun_is_a_no_op_and_one_stage_can_be_forced(run):
     ).stdout
     assert "train" in forced and "evaluate" in forced and "report " not in forced
     assert "cohort " not in forced
+
+
+def test_editing_a_clinical_set_reruns_exactly_its_experiments(run):
+    cohort = yaml.safe_load((run / "resources/demo/smoke-seed0/config.yaml").read_text())
+    cohort["clinical"]["sets"]["small"] = ["age", "grade"]
+    edited = yaml.safe_load((run / "smoke.yaml").read_text()) | cohort
+    (run / "edited.yaml").write_text(yaml.safe_dump(edited))
+    res = _snakemake(run, "-n", "--configfile", str(run / "edited.yaml"))
+    planned = res.stdout + res.stderr
+    assert planned.count("rule train:") == 2, planned[-3000:]
+    assert "models/clinical_small_coxph/fold0" in planned
+    assert "models/clinical_small_rsf/fold0" in planned
+    assert "models/clinical_full_coxph/fold0" not in planned
+    assert "rule cohort:" not in planned and "rule splits:" not in planned
 
 
 def test_snakemake_report(run):

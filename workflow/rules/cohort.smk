@@ -12,5 +12,12 @@ rule cohort:
         f"{RESULTS}/logs/cohort/cohort.log",
     conda:
         "../envs/survival.yaml"
+    params:
+        cohort=config_param(config["cohort"]),
+        endpoints=config_param(config["endpoints"]),
+        clinical=config_param(
+            config["clinical"]["numeric"] + config["clinical"]["categorical"]
+        ),
+        labels=config_param(config["labels"]),
     script:
         "../scripts/cohort.py"

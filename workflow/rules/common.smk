@@ -1,8 +1,10 @@
 # Helpers of the workflow: configuration, demo cohort, parse-time plan, input functions.
+import json
 import logging
 
 from mmsurv.config import (
     ConfigError,
+    clinical_set,
     experiment_endpoints,
     validate_config,
     with_demo_cohort,
@@ -29,6 +31,23 @@ wildcard_constraints:
     fold=r"\d+",
 
 
+def canonical(value):
+    """A config value as sorted JSON. Rule parameters built from the config are rerun triggers
+    (the scripts read snakemake.config); key order must not make a rerun."""
+    return json.dumps(value, sort_keys=True)
+
+
+def config_param(value):
+    """A rule parameter holding ``canonical(value)``; a function, so that Snakemake does not
+    read the JSON braces as wildcards."""
+    text = canonical(value)
+
+    def param(wildcards):
+        return text
+
+    return param
+
+
 def cohort_inputs(wildcards):
     """The configured sheets and matrices (what the cohort stage reads)."""
     keys = ("samples", "slides", "images", "rna", "scna")
@@ -45,7 +64,22 @@ def split_files(wildcards):
 
 def experiment_spec(wildcards):
     """An experiment's configuration, passed as a parameter so that editing it reruns it."""
-    return config["experiments"][wildcards.experiment]
+    return canonical(config["experiments"][wildcards.experiment])
+
+
+def experiment_variables(wildcards):
+    """The clinical variables (name -> kind) an experiment reads: editing a clinical set
+    reruns exactly the experiments that use it."""
+    inputs = config["experiments"][wildcards.experiment]["inputs"]
+    if "clinical" not in inputs:
+        return canonical({})
+    numeric = config["clinical"]["numeric"]
+    return canonical(
+        {
+            v: "numeric" if v in numeric else "categorical"
+            for v in clinical_set(config, inputs["clinical"])
+        }
+    )
 
 
 def fold_dirs(wildcards):

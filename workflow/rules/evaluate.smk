@@ -16,6 +16,8 @@ rule evaluate:
     conda:
         "../envs/survival.yaml"
     params:
-        evaluation=config["evaluation"],
+        evaluation=config_param(config["evaluation"]),
+        seed=config["seed"],
+        truth=config["cohort"].get("truth"),
     script:
         "../scripts/evaluate.py"

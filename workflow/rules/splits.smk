@@ -10,7 +10,9 @@ rule splits:
     conda:
         "../envs/survival.yaml"
     params:
-        splits=config["splits"],
+        splits=config_param(config["splits"]),
         seed=config["seed"],
+        endpoints=config_param(config["endpoints"]),
+        labels=config_param(config["labels"]),
     script:
         "../scripts/splits.py"

@@ -20,6 +20,9 @@ rule train:
         runtime=60,
     params:
         spec=experiment_spec,
+        variables=experiment_variables,
+        endpoints=config_param(config["endpoints"]),
+        seed=config["seed"],
     script:
         "../scripts/train.py"
 

@@ -36,84 +36,66 @@ def build_cohort(config: Mapping[str, Any]) -> pd.DataFrame:
     cohort = config["cohort"]
     problems: list[Problem] = []
     samples = read_sheet(cohort["samples"], problems)
-    if samples is None:
-        raise CohortError(problems)
-    samples = check_samples(samples, str(cohort["samples"]), config, problems)
-    if "patient_id" not in samples.columns:
-        raise CohortError(problems)
-    patients = set(samples["patient_id"].dropna())
-    table = pd.DataFrame({"patient_id": samples["patient_id"]}).drop_duplicates("patient_id")
-    table = table.set_index("patient_id")
-
-    clinical_cols = [
-        c
-        for c in [*config["clinical"]["numeric"], *config["clinical"]["categorical"]]
-        if c in samples.columns
-    ]
-    by_patient = samples.drop_duplicates("patient_id").set_index("patient_id")
-    table["clinical"] = by_patient[clinical_cols].notna().any(axis=1) if clinical_cols else False
-    for name, ep in config["endpoints"].items():
-        cols = [ep["time"], ep["event"]]
-        present = all(c in by_patient.columns for c in cols)
-        table[f"endpoint_{name}"] = by_patient[cols].notna().all(axis=1) if present else False
-
-    table["n_slides"] = 0
+    if samples is not None:
+        samples = check_samples(samples, str(cohort["samples"]), config, problems)
+    # Without usable patient ids the other inputs are still checked, minus cross-references.
+    patients = (
+        set(samples["patient_id"].dropna())
+        if samples is not None and "patient_id" in samples.columns
+        else None
+    )
+    slides = images = None
     if cohort.get("slides"):
         slides = read_sheet(cohort["slides"], problems)
         if slides is not None:
             slides = check_slides(slides, str(cohort["slides"]), patients, problems)
-            if "patient_id" in slides.columns:
-                counts = slides.groupby("patient_id").size()
-                table["n_slides"] = counts.reindex(table.index, fill_value=0).astype(int)
-    table["wsi"] = table["n_slides"] > 0
-
-    table["mri_channels"] = ""
-    table["mask"] = False
-    table["dti"] = False
     if cohort.get("images"):
         images = read_sheet(cohort["images"], problems)
         if images is not None:
             images = check_images(
                 images, str(cohort["images"]), patients, list(cohort["channels"]), problems
             )
-            if {"patient_id", "channel"} <= set(images.columns):
-                chans = images.groupby("patient_id")["channel"].apply(set)
-                chans = chans.reindex(table.index).apply(
-                    lambda s: s if isinstance(s, set) else set()
-                )
-                mri_names = [c for c in cohort["channels"] if c in MRI_CHANNELS]
-                table["mri_channels"] = chans.apply(
-                    lambda s: ",".join(c for c in mri_names if c in s)
-                )
-                table["mask"] = chans.apply(lambda s: "mask" in s)
-                table["dti"] = chans.apply(
-                    lambda s: set(DTI_CHANNELS) <= s or {"dwi", "bval", "bvec"} <= s
-                )
-    table["mri"] = table["mri_channels"] != ""
-
-    for modality in ("rna", "scna"):
-        table[modality] = False
-        if cohort.get(modality):
-            covered = check_matrix(cohort[modality], cohort["id_pattern"], patients, problems)
-            table[modality] = table.index.isin(sorted(covered))
-
+    covered = {
+        modality: check_matrix(cohort[modality], cohort["id_pattern"], patients, problems)
+        for modality in ("rna", "scna")
+        if cohort.get(modality)
+    }
     if problems:
         raise CohortError(problems)
-    order = [
-        "clinical",
-        *[c for c in table.columns if c.startswith("endpoint_")],
-        "n_slides",
-        "wsi",
-        "mri_channels",
-        "mri",
-        "mask",
-        "dti",
-        "rna",
-        "scna",
-    ]
-    table = table[order].reset_index()
+    table = _tabulate(config, samples, slides, images, covered)
     log.info("cohort: %d patients; %s", len(table), _summary(table))
     return table
+
+
+def _tabulate(
+    config: Mapping[str, Any],
+    samples: pd.DataFrame,
+    slides: pd.DataFrame | None,
+    images: pd.DataFrame | None,
+    covered: Mapping[str, set[str]],
+) -> pd.DataFrame:
+    """The patient x modality table from validated inputs (see :func:`build_cohort`)."""
+    by_patient = samples.drop_duplicates("patient_id").set_index("patient_id")
+    table = pd.DataFrame(index=by_patient.index)
+    clinical_cols = [*config["clinical"]["numeric"], *config["clinical"]["categorical"]]
+    table["clinical"] = by_patient[clinical_cols].notna().any(axis=1) if clinical_cols else False
+    for name, ep in config["endpoints"].items():
+        table[f"endpoint_{name}"] = by_patient[[ep["time"], ep["event"]]].notna().all(axis=1)
+    counts = slides.groupby("patient_id").size() if slides is not None else pd.Series(dtype=int)
+    table["n_slides"] = counts.reindex(table.index, fill_value=0).astype(int)
+    table["wsi"] = table["n_slides"] > 0
+    chans = pd.Series([set() for _ in table.index], index=table.index, dtype=object)
+    if images is not None:
+        found = images.groupby("patient_id")["channel"].apply(set)
+        chans.loc[found.index] = found
+    mri_names = [c for c in config["cohort"]["channels"] if c in MRI_CHANNELS]
+    table["mri_channels"] = chans.apply(lambda s: ",".join(c for c in mri_names if c in s))
+    table["mri"] = table["mri_channels"] != ""
+    table["mask"] = chans.apply(lambda s: "mask" in s)
+    table["dti"] = chans.apply(lambda s: set(DTI_CHANNELS) <= s or {"dwi", "bval", "bvec"} <= s)
+    for modality in ("rna", "scna"):
+        table[modality] = table.index.isin(sorted(covered.get(modality, set())))
+    return table.reset_index()
 
 
 def load_samples(config: Mapping[str, Any]) -> pd.DataFrame:

@@ -77,13 +77,14 @@ def map_samples(columns: list[str], id_pattern: str) -> dict[str, str]:
 
 
 def check_matrix(
-    path: str | Path, id_pattern: str, patients: set[str], problems: list[Problem]
+    path: str | Path, id_pattern: str, patients: set[str] | None, problems: list[Problem]
 ) -> set[str]:
     """Validate a matrix and return the set of cohort patients it covers.
 
     Reported: a missing or unreadable file, non-numeric values (column and first offending
     gene), and a matrix none of whose columns maps to a patient of the samples sheet. Columns
     of patients outside the samples sheet are allowed (e.g. SCNA-only patients) and logged.
+    With ``patients=None`` (samples sheet unusable) only the file itself is checked.
     """
     path = Path(path)
     file = str(path)
@@ -104,6 +105,8 @@ def check_matrix(
             Problem(file, f"non-numeric value {df.at[gene, col]!r} (gene {gene!r})", row, col)
         )
     mapping = map_samples(list(df.columns), id_pattern)
+    if patients is None:
+        return set()
     covered = {p for p in mapping.values() if p in patients}
     if not covered:
         problems.append(

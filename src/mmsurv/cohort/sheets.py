@@ -22,12 +22,20 @@ def read_sheet(path: str | Path, problems: list[Problem]) -> pd.DataFrame | None
         problems.append(Problem(str(path), "file not found"))
         return None
     try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+        df = pd.read_csv(
+            path,
+            sep="\t",
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         problems.append(Problem(str(path), f"cannot be read as a tab-separated table: {err}"))
         return None
     df.columns = [str(c).strip() for c in df.columns]
-    return df
+    # blank lines are dropped but keep their place, so row i is still on line i + 2
+    return df.dropna(how="all")
 
 
 def resolve_path(sheet: str | Path, value: str) -> Path:
@@ -137,9 +145,13 @@ def check_samples(
 
 
 def check_slides(
-    df: pd.DataFrame, file: str, patients: set[str], problems: list[Problem]
+    df: pd.DataFrame, file: str, patients: set[str] | None, problems: list[Problem]
 ) -> pd.DataFrame:
-    """Validate slides.tsv: schema, unique slide ids, known patients, existing files."""
+    """Validate slides.tsv: schema, unique slide ids, known patients, existing files.
+
+    ``patients`` is ``None`` when the samples sheet is unusable: rows are then checked on
+    their own, without the cross-reference.
+    """
     _schema_rows(df, "slides", file, problems)
     if not {"slide_id", "patient_id", "path"} <= set(df.columns):
         return df
@@ -154,7 +166,7 @@ def check_slides(
 def check_images(
     df: pd.DataFrame,
     file: str,
-    patients: set[str],
+    patients: set[str] | None,
     channels: list[str],
     problems: list[Problem],
 ) -> pd.DataFrame:
@@ -181,8 +193,10 @@ def check_images(
 
 
 def _known_patients(
-    df: pd.DataFrame, file: str, patients: set[str], problems: list[Problem]
+    df: pd.DataFrame, file: str, patients: set[str] | None, problems: list[Problem]
 ) -> None:
+    if patients is None:
+        return
     for i in df.index[df["patient_id"].notna() & ~df["patient_id"].isin(patients)]:
         problems.append(
             Problem(

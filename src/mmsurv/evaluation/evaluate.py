@@ -97,7 +97,7 @@ def evaluate_experiment(
                 t, e, r, sub["patient_id"].to_numpy(), ev["bootstrap"], seed
             )
             ref_t, ref_e = censoring_reference(t_tr, e_tr, t, e, same=split == "train")
-            times = eval_times(t, e, q, ev["n_times"])
+            times = eval_times(t, e, q, ev["n_times"], upper=float(t_tr.max()))
             ibs = float("nan")
             if survival is not None:
                 curves = survival[

@@ -133,16 +133,17 @@ def eval_times(
     event: np.ndarray,
     quantiles: tuple[float, float],
     n_times: int,
+    upper: float = np.inf,
 ) -> np.ndarray:
     """Time points (days) for the Brier score and time-dependent AUC: ``n_times`` evenly spaced
     between the given quantiles of the evaluated patients' event times, strictly inside their
-    follow-up."""
+    follow-up and not beyond ``upper`` (the last training time: models know nothing later)."""
     event_times = time[event.astype(bool)]
     if len(event_times) == 0:
         return np.array([])
     lo, hi = np.quantile(event_times, quantiles)
     times = np.unique(np.linspace(lo, hi, n_times))
-    return times[(times >= np.min(time)) & (times < np.max(time))]
+    return times[(times >= np.min(time)) & (times < np.max(time)) & (times <= upper)]
 
 
 def integrated_brier(

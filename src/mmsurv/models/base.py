@@ -20,10 +20,11 @@ class SurvivalModel(ABC):
     the instance, so the pickled model carries its own preprocessing.
     """
 
-    def __init__(self, *, seed: int = 0, threads: int = 1, **params: Any) -> None:
+    def __init__(self, *, seed: int = 0, threads: int = 1) -> None:
         self.seed = seed
         self.threads = threads
-        self.params = params
+        #: the experiment-level parameters this instance was built with (for the training log)
+        self.params: dict[str, Any] = {}
 
     @abstractmethod
     def fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> Self:

@@ -36,9 +36,11 @@ class CoxPHModel(SurvivalModel):
         categorical: list[str],
         penalizer: float = 0.1,
         l1_ratio: float = 0.0,
-        **kwargs: Any,
+        seed: int = 0,
+        threads: int = 1,
     ) -> None:
-        super().__init__(penalizer=penalizer, l1_ratio=l1_ratio, **kwargs)
+        super().__init__(seed=seed, threads=threads)
+        self.params = {"penalizer": penalizer, "l1_ratio": l1_ratio}
         self.prep = TabularPreprocessor(numeric, categorical, drop_first=True)
         self.fitter = CoxPHFitter(penalizer=penalizer, l1_ratio=l1_ratio)
 

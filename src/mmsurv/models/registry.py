@@ -8,12 +8,13 @@ plus one line in ``MODELS``. The module is only imported when an experiment uses
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mmsurv.models.base import SurvivalModel
 
-__all__ = ["MODELS", "MODALITIES", "get_model"]
+__all__ = ["MODELS", "MODALITIES", "get_model", "tunable_parameters"]
 
 #: Input modalities an experiment can name (columns of results/cohort/cohort.tsv).
 MODALITIES = ("clinical", "wsi", "mri", "dti", "rna", "scna")
@@ -32,3 +33,13 @@ def get_model(name: str) -> type[SurvivalModel]:
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
     return getattr(importlib.import_module(module), cls)
+
+
+#: Constructor arguments the training job supplies itself (not experiment parameters).
+_SUPPLIED = {"self", "numeric", "categorical", "seed", "threads"}
+
+
+def tunable_parameters(name: str) -> list[str]:
+    """The parameters an experiment may set for model ``name`` (its constructor's keywords)."""
+    sig = inspect.signature(get_model(name).__init__)
+    return [p for p in sig.parameters if p not in _SUPPLIED]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -35,15 +35,16 @@ class RandomSurvivalForestModel(SurvivalModel):
         min_samples_leaf: int = 10,
         min_samples_split: int = 20,
         max_features: str | int | float = "sqrt",
-        **kwargs: Any,
+        seed: int = 0,
+        threads: int = 1,
     ) -> None:
-        super().__init__(
-            n_estimators=n_estimators,
-            min_samples_leaf=min_samples_leaf,
-            min_samples_split=min_samples_split,
-            max_features=max_features,
-            **kwargs,
-        )
+        super().__init__(seed=seed, threads=threads)
+        self.params = {
+            "n_estimators": n_estimators,
+            "min_samples_leaf": min_samples_leaf,
+            "min_samples_split": min_samples_split,
+            "max_features": max_features,
+        }
         self.prep = TabularPreprocessor(numeric, categorical, drop_first=False)
         self.forest = RandomSurvivalForest(
             n_estimators=n_estimators,

@@ -13,9 +13,9 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from lifelines.utils import concordance_index
 
 from mmsurv.config import clinical_set, experiment_endpoints
+from mmsurv.evaluation.metrics import harrell_c
 from mmsurv.io import atomic_path, write_tsv
 from mmsurv.models.base import SurvivalModel
 from mmsurv.models.registry import get_model
@@ -46,7 +46,11 @@ def experiment_patients(cohort: pd.DataFrame, requires: tuple[str, ...]) -> set[
 def experiment_inputs(
     config: Mapping[str, Any], experiment: str, samples: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Input table (patients x variables, indexed by patient_id) and model keyword arguments."""
+    """Input table (patients x variables, indexed by patient_id) and model keyword arguments.
+
+    Patients with none of the experiment's clinical variables are dropped (their row would be
+    pure imputation); partly missing rows are kept and imputed inside the model.
+    """
     spec = config["experiments"][experiment]
     inputs = spec["inputs"]
     if set(inputs) != {"clinical"}:
@@ -57,17 +61,20 @@ def experiment_inputs(
     numeric = [v for v in variables if v in config["clinical"]["numeric"]]
     categorical = [v for v in variables if v in config["clinical"]["categorical"]]
     X = samples.set_index("patient_id")[numeric + categorical]
-    return X, {"numeric": numeric, "categorical": categorical}
+    empty = X.isna().all(axis=1)
+    if empty.any():
+        log.info(
+            "%s: %d patient(s) without any of %s left out",
+            experiment,
+            int(empty.sum()),
+            ", ".join(variables),
+        )
+    return X.loc[~empty], {"numeric": numeric, "categorical": categorical}
 
 
 def time_grid(train_time: np.ndarray) -> np.ndarray:
     """Times (days) at which survival curves are stored: 0 to the last training time."""
     return np.linspace(0.0, float(np.max(train_time)), N_GRID)
-
-
-def _c_index(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
-    # lifelines wants scores that are higher for longer survival: pass -risk.
-    return float(concordance_index(time, -risk, event))
 
 
 def _fit_endpoint(
@@ -77,30 +84,36 @@ def _fit_endpoint(
     X: pd.DataFrame,
     data: pd.DataFrame,
 ) -> tuple[SurvivalModel, list[dict[str, Any]]]:
-    """Fit every candidate on train; pick the best validation C-index (first on ties)."""
+    """Fit every candidate on train; pick the best validation C-index (first on ties).
+
+    A candidate whose validation C-index is undefined (no comparable pair) never wins; a grid
+    none of whose candidates can be scored is an error, not a silent first choice.
+    """
     train = data[data["split"] == "train"]
     val = data[data["split"] == "val"]
-    if len(candidates) > 1 and (len(val) == 0 or val["event"].sum() == 0):
-        raise ValueError(
-            "a parameter grid needs validation patients with events to choose on; "
-            "give single values or a split with a validation part"
-        )
     trials = []
-    best: tuple[float, SurvivalModel] | None = None
+    models = []
     for cand in candidates:
         model = cls(**kwargs, **cand).fit(
             X.loc[train["patient_id"]], train["time"].to_numpy(), train["event"].to_numpy()
         )
         score = float("nan")
-        if len(val) and val["event"].sum() > 0:
+        if len(val):
             risk = model.predict_risk(X.loc[val["patient_id"]])
-            score = _c_index(val["time"].to_numpy(), val["event"].to_numpy(), risk)
+            score = harrell_c(val["time"].to_numpy(float), val["event"].to_numpy(int), risk)
         trials.append({"params": cand, "val_c_index": score})
+        models.append(model)
         log.info("  %s -> validation C-index %.3f", cand, score)
-        if best is None or (len(candidates) > 1 and score > best[0]):
-            best = (score, model)
-    assert best is not None
-    return best[1], trials
+    if len(candidates) == 1:
+        return models[0], trials
+    scores = np.array([t["val_c_index"] for t in trials], dtype=float)
+    if np.isnan(scores).all():
+        raise ValueError(
+            f"a parameter grid needs validation patients with comparable pairs to choose on "
+            f"({len(val)} validation patients, {int(val['event'].sum())} events); give single "
+            "values or a split with a larger validation part"
+        )
+    return models[int(np.nanargmax(scores))], trials
 
 
 def train_fold(
@@ -124,7 +137,7 @@ def train_fold(
     cls = get_model(spec["model"])
     X, kwargs = experiment_inputs(config, experiment, samples)
     kwargs |= {"seed": int(config["seed"]) + fold, "threads": threads}
-    eligible = experiment_patients(cohort, tuple(spec["inputs"]))
+    eligible = experiment_patients(cohort, tuple(spec["inputs"])) & set(X.index)
     candidates = param_grid(spec.get("params", {}))
     models: dict[str, SurvivalModel] = {}
     preds, curves, logs = [], [], {}

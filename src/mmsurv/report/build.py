@@ -124,7 +124,8 @@ def render_report(
                     "n": str(int(r["n"])),
                     "events": str(int(r["events"])),
                     "c_index": c,
-                    "ci": f"{_fmt(r['c_index_lo'])}&ndash;{_fmt(r['c_index_hi'])}",
+                    "ci": f"{_fmt(r['c_index_lo'])}&ndash;{_fmt(r['c_index_hi'])}"
+                    + (f" (mean of {int(r['folds'])} fold intervals)" if r["folds"] > 1 else ""),
                     "uno": _fmt(r["c_index_uno"]),
                     "ibs": _fmt(r["ibs"]),
                     "td_auc": _fmt(r["td_auc"]),
