@@ -22,11 +22,16 @@ __all__ = [
     "clinical_set",
     "experiment_endpoints",
     "COHORT_KEYS",
+    "REGISTRY_ENCODERS",
     "with_demo_cohort",
 ]
 
 #: Top-level keys that describe a cohort (supplied by the demo when no cohort is configured).
 COHORT_KEYS = ("cohort", "endpoints", "clinical", "labels")
+
+#: Names of ``mmsurv.wsi.encoders.ENCODERS`` (kept here so that reading the config does not
+#: import torch; a test checks that the two agree).
+REGISTRY_ENCODERS = ("resnet18", "resnet50")
 
 #: ``workflow/schemas`` of the source tree (mmsurv is installed editable from its repository).
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
@@ -165,6 +170,12 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
     declared = [*clinical["numeric"], *clinical["categorical"]]
     for dup in sorted({v for v in declared if declared.count(v) > 1}):
         problems.append(f"clinical: {dup!r} is listed twice")
+    for name, enc in cfg["wsi"]["encoders"].items():
+        if not enc.get("factory") and name not in REGISTRY_ENCODERS:
+            problems.append(
+                f"wsi/encoders/{name}: not a registry encoder ({', '.join(REGISTRY_ENCODERS)}); "
+                "give a factory (docs/encoders.md)"
+            )
     for name, members in clinical["sets"].items():
         if name == "all":
             problems.append("clinical/sets: 'all' is reserved (numeric + categorical)")
@@ -200,6 +211,11 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                 problems.append(
                     f"{where}/inputs: unknown modality {modality!r} "
                     f"(known: {', '.join(MODALITIES)})"
+                )
+            elif modality == "wsi" and selection not in cfg["wsi"]["encoders"]:
+                problems.append(
+                    f"{where}/inputs/wsi: {selection!r} is not an encoder of wsi/encoders "
+                    f"(configured: {', '.join(cfg['wsi']['encoders'])})"
                 )
             elif (
                 modality == "clinical"

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["configured_modalities", "plan_experiments", "fold_ids"]
+import pandas as pd
+
+__all__ = ["configured_modalities", "plan_experiments", "fold_ids", "slides_table"]
 
 _SHEET_MODALITIES = {
     "slides": ("wsi",),
@@ -63,3 +65,23 @@ def fold_ids(config: Mapping[str, Any]) -> list[int]:
     """Fold numbers the split method produces."""
     spec = config["splits"]
     return list(range(int(spec["folds"]))) if spec["method"] == "kfold" else [0]
+
+
+def slides_table(config: Mapping[str, Any]) -> pd.DataFrame:
+    """The slides sheet as the workflow plans it: ``slide_id``, ``patient_id``, ``path``, ``mpp``.
+
+    Read without validation (the cohort stage validates and reports every problem); paths are
+    resolved against the sheet's folder; ``mpp`` is a float (NaN when empty). Empty when no
+    slides sheet is configured.
+    """
+    from mmsurv.cohort.sheets import resolve_path
+
+    sheet = config["cohort"].get("slides")
+    columns = ["slide_id", "patient_id", "path", "mpp"]
+    if not sheet or not _has_rows(sheet):
+        return pd.DataFrame(columns=columns)
+    df = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+    df = df.dropna(subset=["slide_id"]).drop_duplicates("slide_id")
+    df["path"] = [str(resolve_path(sheet, p)) if isinstance(p, str) else "" for p in df["path"]]
+    df["mpp"] = pd.to_numeric(df.get("mpp", pd.Series(index=df.index, dtype=float)), "coerce")
+    return df[columns].reset_index(drop=True)

@@ -22,6 +22,10 @@ __all__ = [
     "run_collect",
     "run_evaluate",
     "run_report",
+    "run_tile",
+    "run_wsi_qc",
+    "run_extract",
+    "run_rna",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,10 +59,17 @@ def run_train(
     splits: Mapping[str, str | Path],
     out_dir: str | Path,
     threads: int = 1,
+    features: Sequence[str | Path] = (),
+    rna: str | Path | None = None,
 ) -> None:
-    """Train one (experiment, fold); see :func:`mmsurv.models.train.train_fold`."""
+    """Train one (experiment, fold); see :func:`mmsurv.models.train.train_fold`.
+
+    ``features`` are the slides' feature files (``{slide_id}.h5``), ``rna`` the cleaned RNA
+    matrix of the omics stage, for experiments with those inputs.
+    """
     from mmsurv.cohort import load_samples
     from mmsurv.models.train import train_fold
+    from mmsurv.plan import slides_table
 
     train_fold(
         config,
@@ -69,7 +80,42 @@ def run_train(
         splits={ep: read_tsv(p) for ep, p in splits.items()},
         out_dir=out_dir,
         threads=threads,
+        features={Path(f).stem: f for f in features} if features else None,
+        rna=rna,
+        slides=slides_table(config) if features else None,
     )
+
+
+def run_rna(config: Mapping[str, Any], out: str | Path) -> pd.DataFrame:
+    """Write ``results/omics/rna.parquet``: patients x genes, per-sample log-normalised.
+
+    Sample columns are mapped to patients with ``cohort.id_pattern`` (the first sample of a
+    patient is kept); only patients of the samples sheet are kept. No statistic across
+    patients is computed here: filtering, gene selection and z-scoring happen inside each
+    model on its training patients.
+    """
+    from mmsurv.cohort import load_samples, map_samples, read_matrix
+    from mmsurv.omics.rna import log_normalise
+
+    cohort = config["cohort"]
+    matrix = read_matrix(cohort["rna"]).apply(pd.to_numeric)
+    mapping = map_samples(list(matrix.columns), cohort["id_pattern"])
+    patients = set(load_samples(config)["patient_id"])
+    keep = {s: p for s, p in mapping.items() if p in patients}
+    matrix = matrix[list(keep)]
+    logged = log_normalise(matrix, config["omics"]["rna_values"])
+    table = logged.T.rename(index=keep)
+    table.index.name = "patient_id"
+    table.columns = [str(g) for g in table.columns]
+    log.info(
+        "RNA: %d patients x %d genes (%s -> log2)",
+        table.shape[0],
+        table.shape[1],
+        config["omics"]["rna_values"],
+    )
+    with atomic_path(out) as tmp:
+        table.astype("float32").to_parquet(tmp)
+    return table
 
 
 def run_collect(
@@ -105,7 +151,8 @@ def run_evaluate(
     truth = read_tsv(truth_path) if truth_path else None
     metrics = evaluate_experiment(experiment, preds, surv, config, truth)
     write_tsv(metrics, out_metrics)
-    grouped = assign_risk_groups(preds, config["evaluation"]["risk_group_quantile"])
+    patient_rows = preds[preds["slide_id"].fillna("").astype(str) == ""]
+    grouped = assign_risk_groups(patient_rows, config["evaluation"]["risk_group_quantile"])
     plot_km(grouped, experiment, out_km)
     return metrics
 
@@ -151,4 +198,87 @@ def run_report(
         km_pngs=km,
         oracle=oracle,
         out_html=out_html,
+    )
+
+
+def run_tile(
+    config: Mapping[str, Any],
+    slide_id: str,
+    slide_path: str | Path,
+    mpp: float | None,
+    out_tiles: str | Path,
+    out_thumbnail: str | Path,
+) -> bool:
+    """Tile one slide: ``results/wsi/tiles/{slide}.h5`` and its QC thumbnail.
+
+    Returns False when the slide was skipped (``wsi.on_error: skip``); see
+    :func:`mmsurv.wsi.stage.tile_one_slide`.
+    """
+    from mmsurv.wsi.stage import tile_one_slide
+
+    return tile_one_slide(
+        config["wsi"], int(config["seed"]), slide_id, slide_path, mpp, out_tiles, out_thumbnail
+    )
+
+
+def run_wsi_qc(
+    config: Mapping[str, Any], tile_files: Sequence[str | Path], out: str | Path
+) -> None:
+    """Write ``results/wsi/qc.tsv`` (one row per slide, see :func:`mmsurv.wsi.stage.qc_table`)."""
+    from mmsurv.plan import slides_table
+    from mmsurv.wsi.stage import qc_table
+
+    write_tsv(qc_table(tile_files, slides_table(config)), out)
+
+
+def run_extract(
+    config: Mapping[str, Any],
+    encoder: str,
+    slide_id: str,
+    slide_path: str | Path,
+    mpp: float | None,
+    tiles: str | Path,
+    out: str | Path,
+) -> None:
+    """Patch features of one slide: ``results/wsi/features/{encoder}/{slide}.h5``.
+
+    A slide skipped at tiling gets a feature file with no rows marked ``skipped`` (its slide
+    is not opened again).
+    """
+    from mmsurv.wsi.extract import extract_features
+    from mmsurv.wsi.h5 import read_tiles_h5
+    from mmsurv.wsi.stage import is_skipped, write_skipped_features
+
+    _, attrs = read_tiles_h5(tiles)
+    if is_skipped(attrs):
+        log.warning("%s: skipped at tiling (%s); no features", slide_id, attrs.get("error"))
+        write_skipped_features(out, slide_id, str(attrs.get("error", "")))
+        return
+    wsi = config["wsi"]
+    enc = load_encoder(config, encoder)
+    extract_features(
+        slide_path,
+        tiles,
+        out,
+        enc,
+        slide_id=slide_id,
+        batch_size=int(wsi["batch_size"]),
+        num_workers=int(wsi["num_workers"]),
+        device=config["device"],
+        mpp_override=mpp,
+        default_mpp=wsi["default_mpp"],
+    )
+
+
+def load_encoder(config: Mapping[str, Any], encoder: str):
+    """The encoder ``encoder`` of ``wsi.encoders`` (registry name or plug-in factory)."""
+    from mmsurv.wsi.encoders import get_encoder
+
+    spec = config["wsi"]["encoders"][encoder]
+    return get_encoder(
+        encoder,
+        weights=spec.get("weights"),
+        seed=int(config["seed"]),
+        input_size_px=int(spec.get("input_size_px", 224)),
+        factory=spec.get("factory"),
     )

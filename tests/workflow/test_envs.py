@@ -12,7 +12,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 ENVS = sorted((ROOT / "workflow" / "envs").glob("*.yaml"))
 #: conda package name -> pip distribution name, where they differ
-CONDA_TO_PIP = {"matplotlib-base": "matplotlib"}
+CONDA_TO_PIP = {"matplotlib-base": "matplotlib", "pytorch": "torch"}
 
 
 def _pip_pins() -> dict[str, str]:
@@ -22,6 +22,9 @@ def _pip_pins() -> dict[str, str]:
         if "==" in line:
             name, version = line.split("==")
             pins[name.lower()] = version
+    # torch is installed first by install.sh (a local CPU wheel), not from requirements.txt
+    torch = re.search(r'"torch==([0-9.]+)"', (ROOT / "install.sh").read_text())
+    pins["torch"] = torch.group(1)
     return pins
 
 
@@ -35,7 +38,13 @@ def test_env_is_pinned_like_requirements(env):
     assert "nodefaults" in spec["channels"]
     pins = _pip_pins()
     for dep in spec["dependencies"]:
-        if isinstance(dep, dict) or dep == "pip":
+        if isinstance(dep, dict):
+            for req in dep.get("pip", []):
+                if "==" in req:
+                    name, version = req.split("==")
+                    assert pins.get(name.lower()) == version, f"{env.name}: {req}"
+            continue
+        if dep == "pip":
             continue
         name, _, version = dep.partition("=")
         assert re.fullmatch(r"[0-9][0-9.]*", version), f"{env.name}: {dep} is not pinned"

@@ -1,6 +1,9 @@
 # Helpers of the workflow: configuration, demo cohort, parse-time plan, input functions.
 import json
 import logging
+from pathlib import Path
+
+import pandas as pd
 
 from mmsurv.config import (
     ConfigError,
@@ -9,7 +12,8 @@ from mmsurv.config import (
     validate_config,
     with_demo_cohort,
 )
-from mmsurv.plan import fold_ids, plan_experiments
+from mmsurv.models.registry import ATTENTION_MODELS, NEURAL_MODELS
+from mmsurv.plan import fold_ids, plan_experiments, slides_table
 
 # No cohort configured -> the demo cohort (written on first use); then schema + cross checks.
 try:
@@ -23,12 +27,23 @@ FOLDS = fold_ids(config)
 EXPERIMENTS, EXCLUDED = plan_experiments(config)
 for _name, _why in EXCLUDED.items():
     logging.getLogger("mmsurv").warning("experiment %s left out: %s", _name, _why)
+SLIDES = slides_table(config).set_index("slide_id", drop=False)
+#: Tiling settings (rerun triggers of the tile rule; the encoders do not retile).
+TILING = {
+    k: v
+    for k, v in config["wsi"].items()
+    if k not in ("encoders", "batch_size", "num_workers")
+}
+#: 1 when the GPU rules must request a GPU from the scheduler (device: cuda), else 0.
+GPUS = 1 if config["device"] == "cuda" else 0
 
 
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS) or "NO_EXPERIMENT",
     endpoint="|".join(ENDPOINTS),
     fold=r"\d+",
+    slide=r"[^/]+",
+    encoder=r"[^/]+",
 
 
 def canonical(value):
@@ -54,12 +69,20 @@ def cohort_inputs(wildcards):
     return {k: config["cohort"][k] for k in keys if config["cohort"].get(k)}
 
 
-def split_files(wildcards):
-    """The split tables of the endpoints an experiment is fitted on."""
-    return {
-        ep: f"{RESULTS}/splits/{ep}.tsv"
+def train_inputs(wildcards):
+    """What a training job reads: split tables of its endpoints (``split_{endpoint}``), the
+    cohort table, and the feature files or RNA matrix its inputs name."""
+    inputs = {
+        f"split_{ep}": f"{RESULTS}/splits/{ep}.tsv"
         for ep in experiment_endpoints(config, wildcards.experiment)
     }
+    inputs["cohort"] = f"{RESULTS}/cohort/cohort.tsv"
+    wanted = config["experiments"][wildcards.experiment]["inputs"]
+    if "wsi" in wanted:
+        inputs["features"] = [feature_file(wanted["wsi"], s) for s in SLIDES.index]
+    if "rna" in wanted:
+        inputs["rna"] = f"{RESULTS}/omics/rna.parquet"
+    return inputs
 
 
 def experiment_spec(wildcards):
@@ -92,9 +115,56 @@ def fold_dirs(wildcards):
 
 def all_targets():
     """Targets of the default run: every active experiment's metrics and the report."""
+    wsi_qc = [f"{RESULTS}/wsi/qc.tsv"] if len(SLIDES) else []
     return [
         f"{RESULTS}/cohort/cohort.tsv",
+        *wsi_qc,
         *expand(f"{RESULTS}/metrics/{{experiment}}.tsv", experiment=EXPERIMENTS),
         f"{RESULTS}/report/metrics.tsv",
         f"{RESULTS}/report/index.html",
     ]
+
+
+def slide_input(wildcards):
+    """The slide file of ``{slide}`` (left out when missing: the cohort stage reports it)."""
+    path = SLIDES.at[wildcards.slide, "path"]
+    return {"slide": path} if path and Path(path).is_file() else {}
+
+
+def slide_params(wildcards):
+    """Path and sheet ``mpp`` of ``{slide}`` (JSON; mpp null when the cell is empty)."""
+    row = SLIDES.loc[wildcards.slide]
+    mpp = None if pd.isna(row["mpp"]) else float(row["mpp"])
+    return canonical({"path": row["path"], "patient_id": row["patient_id"], "mpp": mpp})
+
+
+def encoder_params(wildcards):
+    """Settings of encoder ``{encoder}`` plus the extraction settings (rerun triggers)."""
+    enc = config["wsi"]["encoders"][wildcards.encoder]
+    keys = ("batch_size", "num_workers")
+    return canonical(
+        {
+            "encoder": enc,
+            **{k: config["wsi"][k] for k in keys},
+            "device": config["device"],
+        }
+    )
+
+
+def feature_file(encoder, slide_id):
+    """Feature file of a slide: the encoder's precomputed folder (CLAM/TRIDENT), else ours."""
+    folder = config["wsi"]["encoders"][encoder].get("precomputed")
+    if folder:
+        return str(Path(folder) / f"{slide_id}.h5")
+    return f"{RESULTS}/wsi/features/{encoder}/{slide_id}.h5"
+
+
+def tile_files(wildcards=None):
+    """Every slide's tile file."""
+    return expand(f"{RESULTS}/wsi/tiles/{{slide}}.h5", slide=SLIDES.index)
+
+
+def experiment_gpus(wildcards):
+    """GPUs a training job requests: GPUS for neural models, 0 otherwise."""
+    model = config["experiments"][wildcards.experiment]["model"]
+    return GPUS if model in NEURAL_MODELS else 0

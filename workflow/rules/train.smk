@@ -1,8 +1,7 @@
 rule train:
     """One (experiment, fold): fit every endpoint, choose on validation, predict all splits."""
     input:
-        unpack(split_files),
-        cohort=f"{RESULTS}/cohort/cohort.tsv",
+        unpack(train_inputs),
     output:
         model=f"{RESULTS}/models/{{experiment}}/fold{{fold}}/model.joblib",
         predictions=f"{RESULTS}/models/{{experiment}}/fold{{fold}}/predictions.tsv",
@@ -13,11 +12,12 @@ rule train:
     benchmark:
         f"{RESULTS}/benchmarks/train/{{experiment}}/fold{{fold}}.tsv"
     conda:
-        "../envs/survival.yaml"
+        "../envs/torch.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=experiment_gpus,
     params:
         spec=experiment_spec,
         variables=experiment_variables,

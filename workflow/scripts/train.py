@@ -12,7 +12,9 @@ with log_to_file(sm.log[0]):
         sm.wildcards.experiment,
         int(sm.wildcards.fold),
         cohort=sm.input.cohort,
-        splits={k: v for k, v in sm.input.items() if k != "cohort"},
+        splits={k.removeprefix("split_"): v for k, v in sm.input.items() if k.startswith("split_")},
         out_dir=Path(sm.output.model).parent,
         threads=sm.threads,
+        features=list(sm.input.get("features", [])),
+        rna=sm.input.get("rna"),
     )

@@ -53,6 +53,77 @@ def _survival_at(curves: pd.DataFrame, patients: np.ndarray, times: np.ndarray) 
     return step_survival(wide.columns.to_numpy(float), wide.to_numpy(float), times)
 
 
+def _level_rows(
+    experiment: str,
+    level: str,
+    predictions: pd.DataFrame,
+    survival: pd.DataFrame | None,
+    ev: Mapping[str, Any],
+    seed: int,
+    oracle: pd.Series | None,
+) -> list[dict[str, Any]]:
+    """Metric rows of one prediction level (``patient`` or ``slide``).
+
+    Slide rows are bootstrapped by patient (a patient's slides are drawn together); survival
+    curves exist for patient rows only, so ``ibs`` is NaN at slide level.
+    """
+    q = tuple(ev["time_quantiles"])
+    rows = []
+    grouped = assign_risk_groups(predictions, ev["risk_group_quantile"])
+    for (endpoint, fold), part in grouped.groupby(["endpoint", "fold"], sort=True):
+        train = part[part["split"] == "train"]
+        t_tr, e_tr = train["time"].to_numpy(float), train["event"].to_numpy(int)
+        for split in ("train", "val", "test"):
+            sub = part[part["split"] == split]
+            if sub.empty:
+                continue
+            t, e, r = (
+                sub["time"].to_numpy(float),
+                sub["event"].to_numpy(int),
+                sub["risk"].to_numpy(float),
+            )
+            lo, hi = bootstrap_c_interval(
+                t, e, r, sub["patient_id"].to_numpy(), ev["bootstrap"], seed
+            )
+            ref_t, ref_e = censoring_reference(t_tr, e_tr, t, e, same=split == "train")
+            times = eval_times(t, e, q, ev["n_times"], upper=float(t_tr.max()))
+            ibs = float("nan")
+            if survival is not None and level == "patient":
+                curves = survival[
+                    (survival["endpoint"] == endpoint)
+                    & (survival["fold"] == fold)
+                    & (survival["split"] == split)
+                ]
+                if not curves.empty:
+                    surv = _survival_at(curves, sub["patient_id"].to_numpy(), times)
+                    ibs = integrated_brier(ref_t, ref_e, t, e, surv, times)
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "endpoint": endpoint,
+                    "level": level,
+                    "fold": int(fold),
+                    "split": split,
+                    "n": len(sub),
+                    "events": int(e.sum()),
+                    "c_index": harrell_c(t, e, r),
+                    "c_index_lo": lo,
+                    "c_index_hi": hi,
+                    "c_index_uno": uno_c(ref_t, ref_e, t, e, r),
+                    "ibs": ibs,
+                    "auc": float("nan"),
+                    "td_auc": mean_td_auc(ref_t, ref_e, t, e, r, times),
+                    "logrank_p": logrank_p(sub),
+                    "c_index_oracle": (
+                        harrell_c(t, e, oracle.reindex(sub["patient_id"]).to_numpy(float))
+                        if oracle is not None
+                        else float("nan")
+                    ),
+                }
+            )
+    return rows
+
+
 def evaluate_experiment(
     experiment: str,
     predictions: pd.DataFrame,
@@ -77,61 +148,14 @@ def evaluate_experiment(
     """
     ev = config["evaluation"]
     seed = int(config["seed"])
-    q = tuple(ev["time_quantiles"])
     oracle = truth.set_index("patient_id")["risk"] if truth is not None else None
     rows = []
-    grouped = assign_risk_groups(predictions, ev["risk_group_quantile"])
-    for (endpoint, fold), part in grouped.groupby(["endpoint", "fold"], sort=True):
-        train = part[part["split"] == "train"]
-        t_tr, e_tr = train["time"].to_numpy(float), train["event"].to_numpy(int)
-        for split in ("train", "val", "test"):
-            sub = part[part["split"] == split]
-            if sub.empty:
-                continue
-            t, e, r = (
-                sub["time"].to_numpy(float),
-                sub["event"].to_numpy(int),
-                sub["risk"].to_numpy(float),
-            )
-            lo, hi = bootstrap_c_interval(
-                t, e, r, sub["patient_id"].to_numpy(), ev["bootstrap"], seed
-            )
-            ref_t, ref_e = censoring_reference(t_tr, e_tr, t, e, same=split == "train")
-            times = eval_times(t, e, q, ev["n_times"], upper=float(t_tr.max()))
-            ibs = float("nan")
-            if survival is not None:
-                curves = survival[
-                    (survival["endpoint"] == endpoint)
-                    & (survival["fold"] == fold)
-                    & (survival["split"] == split)
-                ]
-                if not curves.empty:
-                    surv = _survival_at(curves, sub["patient_id"].to_numpy(), times)
-                    ibs = integrated_brier(ref_t, ref_e, t, e, surv, times)
-            rows.append(
-                {
-                    "experiment": experiment,
-                    "endpoint": endpoint,
-                    "level": "patient",
-                    "fold": int(fold),
-                    "split": split,
-                    "n": len(sub),
-                    "events": int(e.sum()),
-                    "c_index": harrell_c(t, e, r),
-                    "c_index_lo": lo,
-                    "c_index_hi": hi,
-                    "c_index_uno": uno_c(ref_t, ref_e, t, e, r),
-                    "ibs": ibs,
-                    "auc": float("nan"),
-                    "td_auc": mean_td_auc(ref_t, ref_e, t, e, r, times),
-                    "logrank_p": logrank_p(sub),
-                    "c_index_oracle": (
-                        harrell_c(t, e, oracle.reindex(sub["patient_id"]).to_numpy(float))
-                        if oracle is not None
-                        else float("nan")
-                    ),
-                }
-            )
+    slide_id = predictions["slide_id"].fillna("").astype(str)
+    levels = {"patient": predictions[slide_id == ""], "slide": predictions[slide_id != ""]}
+    for level, preds in levels.items():
+        if preds.empty:
+            continue
+        rows += _level_rows(experiment, level, preds, survival, ev, seed, oracle)
     table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     for _, row in table[table["split"] == "test"].iterrows():
         log.info(

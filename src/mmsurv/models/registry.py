@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mmsurv.models.base import SurvivalModel
 
-__all__ = ["MODELS", "MODALITIES", "get_model", "tunable_parameters"]
+__all__ = [
+    "MODELS",
+    "MODALITIES",
+    "NEURAL_MODELS",
+    "ATTENTION_MODELS",
+    "get_model",
+    "tunable_parameters",
+]
 
 #: Input modalities an experiment can name (columns of results/cohort/cohort.tsv).
 MODALITIES = ("clinical", "wsi", "mri", "dti", "rna", "scna")
@@ -23,7 +30,19 @@ MODALITIES = ("clinical", "wsi", "mri", "dti", "rna", "scna")
 MODELS: dict[str, str] = {
     "coxph": "mmsurv.models.coxph:CoxPHModel",
     "rsf": "mmsurv.models.rsf:RandomSurvivalForestModel",
+    "rna_coxnet": "mmsurv.models.rna_cox:RNACoxnetModel",
+    "rna_mlp": "mmsurv.models.mil:RNAMLPModel",
+    "wsi_abmil": "mmsurv.models.mil:ABMILModel",
+    "wsi_rna_average": "mmsurv.models.mil:AverageFusionModel",
+    "wsi_rna_xattn": "mmsurv.models.mil:CrossAttentionModel",
 }
+
+#: Models that are neural networks trained with torch: their jobs request a GPU when
+#: ``device: cuda`` and their training curves are plotted.
+NEURAL_MODELS = frozenset({"rna_mlp", "wsi_abmil", "wsi_rna_average", "wsi_rna_xattn"})
+
+#: Models with attention over patches (``predict_attention``): heatmaps in the report.
+ATTENTION_MODELS = frozenset({"wsi_abmil", "wsi_rna_xattn"})
 
 
 def get_model(name: str) -> type[SurvivalModel]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import logging
@@ -43,21 +44,15 @@ def experiment_patients(cohort: pd.DataFrame, requires: tuple[str, ...]) -> set[
     return set(cohort.loc[ok, "patient_id"])
 
 
-def experiment_inputs(
-    config: Mapping[str, Any], experiment: str, samples: pd.DataFrame
+def _clinical_inputs(
+    config: Mapping[str, Any], experiment: str, samples: pd.DataFrame, selection: str
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Input table (patients x variables, indexed by patient_id) and model keyword arguments.
+    """Clinical table (patients x variables) and the model's numeric/categorical keywords.
 
-    Patients with none of the experiment's clinical variables are dropped (their row would be
-    pure imputation); partly missing rows are kept and imputed inside the model.
+    Patients with none of the variables are dropped (their row would be pure imputation);
+    partly missing rows are kept and imputed inside the model.
     """
-    spec = config["experiments"][experiment]
-    inputs = spec["inputs"]
-    if set(inputs) != {"clinical"}:
-        raise NotImplementedError(
-            f"experiment {experiment!r}: inputs {sorted(inputs)} are not available yet"
-        )
-    variables = clinical_set(config, inputs["clinical"])
+    variables = clinical_set(config, selection)
     numeric = [v for v in variables if v in config["clinical"]["numeric"]]
     categorical = [v for v in variables if v in config["clinical"]["categorical"]]
     X = samples.set_index("patient_id")[numeric + categorical]
@@ -72,9 +67,115 @@ def experiment_inputs(
     return X.loc[~empty], {"numeric": numeric, "categorical": categorical}
 
 
+def _usable_bags(features: Mapping[str, str | Path], slides: pd.DataFrame) -> pd.DataFrame:
+    """Slides (index slide_id; patient_id, wsi path) whose feature file holds patches.
+
+    Slides skipped at tiling, or without a tile on tissue, are left out with a log line.
+    """
+    import h5py
+
+    rows = []
+    for slide_id, path in features.items():
+        with h5py.File(path, "r") as f:
+            n = int(f["features"].shape[-2]) if f["features"].ndim >= 2 else 0
+            skipped = bool(f.attrs.get("skipped", 0))
+        if n == 0 or skipped:
+            why = "skipped at tiling" if skipped else "no tissue tiles"
+            log.warning("slide %s left out: %s (%s)", slide_id, why, path)
+            continue
+        rows.append({"slide_id": slide_id, "wsi": str(path)})
+    bags = pd.DataFrame(rows, columns=["slide_id", "wsi"])
+    bags = bags.merge(slides[["slide_id", "patient_id"]], on="slide_id", how="left")
+    return bags.set_index("slide_id")[["patient_id", "wsi"]]
+
+
+def experiment_inputs(
+    config: Mapping[str, Any],
+    experiment: str,
+    samples: pd.DataFrame,
+    features: Mapping[str, str | Path] | None = None,
+    rna: str | Path | None = None,
+    slides: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Input table of an experiment and the model's keyword arguments.
+
+    Clinical experiments: one row per patient (index ``patient_id``), the clinical variables.
+    Experiments with ``wsi`` and/or ``rna`` inputs: one row per prediction unit, indexed by
+    ``slide_id`` when ``wsi`` is an input (a patient may have several slides), else by
+    ``patient_id``; column ``patient_id``; ``wsi`` (path of the slide's feature file);
+    ``rna:{gene}`` (the patient's log-normalised expression). Units lacking an input are left
+    out (the experiment's policy for a missing modality; nothing is filled in).
+
+    Parameters
+    ----------
+    features
+        slide_id -> feature file (``results/wsi/features/{encoder}/{slide}.h5``).
+    rna
+        ``results/omics/rna.parquet`` (patients x genes).
+    slides
+        The slides sheet (slide_id, patient_id).
+    """
+    inputs = config["experiments"][experiment]["inputs"]
+    if set(inputs) == {"clinical"}:
+        return _clinical_inputs(config, experiment, samples, inputs["clinical"])
+    if "clinical" in inputs:
+        raise NotImplementedError(
+            f"experiment {experiment!r}: clinical inputs combined with {sorted(inputs)} are not "
+            "available yet"
+        )
+    unknown = set(inputs) - {"wsi", "rna"}
+    if unknown:
+        raise NotImplementedError(
+            f"experiment {experiment!r}: inputs {sorted(unknown)} are not available yet"
+        )
+    X: pd.DataFrame | None = None
+    if "wsi" in inputs:
+        if features is None or slides is None:
+            raise ValueError(f"experiment {experiment!r} needs feature files and the slides sheet")
+        X = _usable_bags(features, slides)
+    if "rna" in inputs:
+        if rna is None:
+            raise ValueError(f"experiment {experiment!r} needs the RNA matrix")
+        expr = pd.read_parquet(rna)
+        expr.index = expr.index.astype(str)
+        expr.columns = [f"rna:{g}" for g in expr.columns]
+        if X is None:
+            X = expr.assign(patient_id=expr.index)
+        else:
+            X = X.join(expr, on="patient_id", how="inner")
+        X = X[["patient_id", *[c for c in X.columns if c != "patient_id"]]]
+    assert X is not None
+    return X, {}
+
+
 def time_grid(train_time: np.ndarray) -> np.ndarray:
     """Times (days) at which survival curves are stored: 0 to the last training time."""
     return np.linspace(0.0, float(np.max(train_time)), N_GRID)
+
+
+def unit_patients(X: pd.DataFrame) -> pd.Series:
+    """Patient of each row of an input table (its ``patient_id`` column, else its index)."""
+    if "patient_id" in X.columns:
+        return X["patient_id"].astype(str)
+    return pd.Series(X.index.astype(str), index=X.index)
+
+
+def _units(
+    X: pd.DataFrame, data: pd.DataFrame, split: str
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rows of ``X`` of the patients in ``split``, with their patients' time and event."""
+    part = data[data["split"] == split].set_index("patient_id")
+    patients = unit_patients(X)
+    rows = X[patients.isin(part.index).to_numpy()]
+    pid = unit_patients(rows)
+    return rows, part.loc[pid, "time"].to_numpy(float), part.loc[pid, "event"].to_numpy(int)
+
+
+def patient_mean(ids: pd.Series, values: np.ndarray) -> pd.Series:
+    """Mean of per-unit ``values`` (n,) or rows (n, k) by patient; NaN units are ignored."""
+    frame = pd.DataFrame(np.asarray(values, float).reshape(len(ids), -1), index=ids.to_numpy())
+    means = frame.groupby(level=0, sort=False).mean()
+    return means.iloc[:, 0] if means.shape[1] == 1 else means
 
 
 def _fit_endpoint(
@@ -86,21 +187,28 @@ def _fit_endpoint(
 ) -> tuple[SurvivalModel, list[dict[str, Any]]]:
     """Fit every candidate on train; pick the best validation C-index (first on ties).
 
+    Models whose ``fit`` takes ``validation`` get the validation units for early stopping.
+    The validation C-index is computed at patient level (mean risk over a patient's slides).
     A candidate whose validation C-index is undefined (no comparable pair) never wins; a grid
     none of whose candidates can be scored is an error, not a silent first choice.
     """
-    train = data[data["split"] == "train"]
-    val = data[data["split"] == "val"]
+    X_tr, t_tr, e_tr = _units(X, data, "train")
+    X_va, t_va, e_va = _units(X, data, "val")
+    val = data[data["split"] == "val"].set_index("patient_id")
+    early = "validation" in inspect.signature(cls.fit).parameters
     trials = []
     models = []
     for cand in candidates:
-        model = cls(**kwargs, **cand).fit(
-            X.loc[train["patient_id"]], train["time"].to_numpy(), train["event"].to_numpy()
-        )
+        extra = {"validation": (X_va, t_va, e_va) if len(X_va) else None} if early else {}
+        model = cls(**kwargs, **cand).fit(X_tr, t_tr, e_tr, **extra)
         score = float("nan")
-        if len(val):
-            risk = model.predict_risk(X.loc[val["patient_id"]])
-            score = harrell_c(val["time"].to_numpy(float), val["event"].to_numpy(int), risk)
+        if len(X_va):
+            risk = patient_mean(unit_patients(X_va), model.predict_risk(X_va)).dropna()
+            score = harrell_c(
+                val.loc[risk.index, "time"].to_numpy(float),
+                val.loc[risk.index, "event"].to_numpy(int),
+                risk.to_numpy(float),
+            )
         trials.append({"params": cand, "val_c_index": score})
         models.append(model)
         log.info("  %s -> validation C-index %.3f", cand, score)
@@ -116,6 +224,72 @@ def _fit_endpoint(
     return models[int(np.nanargmax(scores))], trials
 
 
+def _prediction_rows(
+    X: pd.DataFrame,
+    data: pd.DataFrame,
+    risk: np.ndarray,
+    surv: np.ndarray,
+    grid: np.ndarray,
+    endpoint: str,
+    fold: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Prediction rows (DESIGN.md columns) and long survival curves of one endpoint.
+
+    Slide-level experiments (``X`` indexed by slide) give one row per slide (``slide_id`` set)
+    plus one per patient (``slide_id`` empty) with the mean risk and mean survival curve of
+    the patient's slides; other experiments give the patient rows only. Curves are stored for
+    patient rows only.
+    """
+    pid = unit_patients(X)
+    slide_level = "wsi" in X.columns
+    p_risk = patient_mean(pid, risk).dropna()
+    p_surv = patient_mean(pid, surv).loc[p_risk.index]
+    info = data.set_index("patient_id").loc[p_risk.index]
+    rows = [
+        pd.DataFrame(
+            {
+                "patient_id": p_risk.index,
+                "slide_id": "",
+                "endpoint": endpoint,
+                "fold": fold,
+                "split": info["split"].to_numpy(),
+                "risk": p_risk.to_numpy(),
+                "time": info["time"].to_numpy(),
+                "event": info["event"].to_numpy(int),
+            }
+        )
+    ]
+    if slide_level:
+        ok = np.isfinite(risk)
+        sinfo = data.set_index("patient_id").loc[pid[ok]]
+        rows.insert(
+            0,
+            pd.DataFrame(
+                {
+                    "patient_id": pid[ok].to_numpy(),
+                    "slide_id": X.index[ok].astype(str),
+                    "endpoint": endpoint,
+                    "fold": fold,
+                    "split": sinfo["split"].to_numpy(),
+                    "risk": risk[ok],
+                    "time": sinfo["time"].to_numpy(),
+                    "event": sinfo["event"].to_numpy(int),
+                }
+            ),
+        )
+    n = len(p_risk)
+    curves = pd.DataFrame(
+        {
+            "patient_id": np.repeat(p_risk.index.to_numpy(), len(grid)),
+            "endpoint": endpoint,
+            "split": np.repeat(info["split"].to_numpy(), len(grid)),
+            "time": np.tile(grid, n),
+            "survival": np.asarray(p_surv, float).reshape(n, len(grid)).ravel(),
+        }
+    )
+    return pd.concat(rows, ignore_index=True), curves
+
+
 def train_fold(
     config: Mapping[str, Any],
     experiment: str,
@@ -125,19 +299,25 @@ def train_fold(
     splits: Mapping[str, pd.DataFrame],
     out_dir: str | Path,
     threads: int = 1,
+    features: Mapping[str, str | Path] | None = None,
+    rna: str | Path | None = None,
+    slides: pd.DataFrame | None = None,
 ) -> None:
     """Train ``experiment`` on ``fold`` for each of its endpoints and write the fold folder.
 
-    Writes ``model.joblib`` (endpoint -> fitted model), ``predictions.tsv`` (DESIGN.md columns),
-    ``survival.parquet`` (long: patient_id, endpoint, split, time, survival on a grid)
-    and ``train_log.json`` (candidates, validation scores, chosen parameters, sizes, timings).
+    Writes ``model.joblib`` (endpoint -> fitted model), ``predictions.tsv`` (DESIGN.md columns;
+    slide and patient rows for slide-level experiments), ``survival.parquet`` (long:
+    patient_id, endpoint, split, time, survival on a grid) and ``train_log.json`` (candidates,
+    validation scores, chosen parameters, sizes, timings, training curves of networks).
+    ``features``, ``rna`` and ``slides`` are needed by experiments with those inputs (see
+    :func:`experiment_inputs`).
     """
     out_dir = Path(out_dir)
     spec = config["experiments"][experiment]
     cls = get_model(spec["model"])
-    X, kwargs = experiment_inputs(config, experiment, samples)
+    X, kwargs = experiment_inputs(config, experiment, samples, features, rna, slides)
     kwargs |= {"seed": int(config["seed"]) + fold, "threads": threads}
-    eligible = experiment_patients(cohort, tuple(spec["inputs"])) & set(X.index)
+    eligible = experiment_patients(cohort, tuple(spec["inputs"])) & set(unit_patients(X))
     candidates = param_grid(spec.get("params", {}))
     models: dict[str, SurvivalModel] = {}
     preds, curves, logs = [], [], {}
@@ -156,27 +336,15 @@ def train_fold(
         model, trials = _fit_endpoint(cls, kwargs, candidates, X, data)
         models[endpoint] = model
         grid = time_grid(data.loc[data["split"] == "train", "time"].to_numpy())
-        Xp = X.loc[data["patient_id"]]
-        risk = model.predict_risk(Xp)
-        preds.append(
-            data.assign(slide_id="", endpoint=endpoint, fold=fold, risk=risk)[
-                ["patient_id", "slide_id", "endpoint", "fold", "split", "risk", "time", "event"]
-            ]
-        )
-        surv = model.predict_survival(Xp, grid)  # (n, len(grid))
-        curves.append(
-            pd.DataFrame(
-                {
-                    "patient_id": np.repeat(data["patient_id"].to_numpy(), len(grid)),
-                    "endpoint": endpoint,
-                    "split": np.repeat(data["split"].to_numpy(), len(grid)),
-                    "time": np.tile(grid, len(data)),
-                    "survival": surv.ravel(),
-                }
-            )
-        )
+        Xp = X[unit_patients(X).isin(data["patient_id"]).to_numpy()]
+        risk = np.asarray(model.predict_risk(Xp), float)
+        surv = model.predict_survival(Xp, grid)  # (units, len(grid))
+        rows, curve = _prediction_rows(Xp, data, risk, surv, grid, endpoint, fold)
+        preds.append(rows)
+        curves.append(curve)
         logs[endpoint] = {
             "n": data["split"].value_counts().to_dict(),
+            "units": int(len(Xp)),
             "events": data.groupby("split")["event"].sum().astype(int).to_dict(),
             "candidates": trials,
             "chosen": model.params,
