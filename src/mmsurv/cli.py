@@ -5,6 +5,9 @@ Examples
 mmsurv demo --preset smoke --out demo_smoke
 mmsurv cohort --config config/config.yaml --out results/cohort/cohort.tsv
 mmsurv splits --config config/config.yaml --endpoint os --out results/splits/os.tsv
+mmsurv tile --config config/config.yaml --slide SLIDE_ID --out-dir results/wsi
+mmsurv extract --config config/config.yaml --slide SLIDE_ID --encoder resnet50 --out-dir results/wsi
+mmsurv rna --config config/config.yaml --out results/omics/rna.parquet
 mmsurv train --config config/config.yaml --experiment clinical_small_coxph --fold 0 \\
     --cohort results/cohort/cohort.tsv --splits os=results/splits/os.tsv \\
     --out-dir results/models/clinical_small_coxph/fold0
@@ -64,6 +67,28 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--endpoint", required=True)
     s.add_argument("--out", type=Path, required=True)
 
+    ti = with_config(sub.add_parser("tile", help="tile one slide (tiles .h5 and QC thumbnail)"))
+    ti.add_argument("--slide", required=True, help="slide_id of the slides sheet")
+    ti.add_argument(
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="writes OUT_DIR/tiles/SLIDE.h5 and OUT_DIR/thumbnails/SLIDE.png",
+    )
+
+    x = with_config(sub.add_parser("extract", help="patch features of one tiled slide"))
+    x.add_argument("--slide", required=True, help="slide_id of the slides sheet")
+    x.add_argument("--encoder", required=True, help="a name of wsi.encoders")
+    x.add_argument(
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="reads OUT_DIR/tiles/SLIDE.h5, writes OUT_DIR/features/ENCODER/SLIDE.h5",
+    )
+
+    r = with_config(sub.add_parser("rna", help="RNA matrix mapped to patients, log-normalised"))
+    r.add_argument("--out", type=Path, required=True)
+
     t = with_config(sub.add_parser("train", help="train one (experiment, fold)"))
     t.add_argument("--experiment", required=True)
     t.add_argument("--fold", type=int, default=0)
@@ -113,6 +138,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         stages.run_cohort(config, args.out)
     elif args.command == "splits":
         stages.run_splits(config, args.endpoint, args.out)
+    elif args.command in ("tile", "extract"):
+        _wsi_command(config, args)
+    elif args.command == "rna":
+        stages.run_rna(config, args.out)
     elif args.command == "train":
         stages.run_train(
             config,
@@ -137,6 +166,26 @@ def _dispatch(args: argparse.Namespace) -> int:
             out / "report" / "figures" / f"{args.experiment}.km.png",
         )
     return 0
+
+
+def _wsi_command(config: dict, args: argparse.Namespace) -> None:
+    """``mmsurv tile`` / ``mmsurv extract`` for one slide of the configured slides sheet."""
+    from mmsurv import stages
+    from mmsurv.plan import slides_table
+
+    slides = slides_table(config).set_index("slide_id")
+    if args.slide not in slides.index:
+        raise KeyError(
+            f"slide {args.slide!r} is not in the slides sheet {config['cohort']['slides']}"
+        )
+    row = slides.loc[args.slide]
+    tiles = args.out_dir / "tiles" / f"{args.slide}.h5"
+    if args.command == "tile":
+        thumb = args.out_dir / "thumbnails" / f"{args.slide}.png"
+        stages.run_tile(config, args.slide, row["path"], row["mpp"], tiles, thumb)
+    else:
+        out = args.out_dir / "features" / args.encoder / f"{args.slide}.h5"
+        stages.run_extract(config, args.encoder, args.slide, row["path"], row["mpp"], tiles, out)
 
 
 if __name__ == "__main__":

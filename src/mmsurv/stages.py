@@ -26,6 +26,7 @@ __all__ = [
     "run_wsi_qc",
     "run_extract",
     "run_rna",
+    "run_attention",
 ]
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,17 @@ def run_report(
     out_metrics: str | Path,
     out_html: str | Path,
     out_forest: str | Path,
+    curves: Mapping[str, str | Path] | None = None,
+    attention: Mapping[str, str | Path] | None = None,
+    features: Mapping[str, str | Path] | None = None,
+    wsi_qc: str | Path | None = None,
 ) -> None:
-    """Write ``results/report/metrics.tsv``, the C-index figure and ``index.html``."""
+    """Write ``results/report/metrics.tsv``, the C-index figure and ``index.html``.
+
+    ``curves`` and ``attention`` map experiments to their training-curve and attention
+    figures, ``features`` encoders to their provenance tables, ``wsi_qc`` is the slides' QC
+    table.
+    """
     from mmsurv.cohort import load_samples
     from mmsurv.report import (
         oracle_by_modality,
@@ -198,6 +208,10 @@ def run_report(
         km_pngs=km,
         oracle=oracle,
         out_html=out_html,
+        curves=dict(curves or {}),
+        attention=dict(attention or {}),
+        features={k: read_tsv(v) for k, v in (features or {}).items()},
+        wsi_qc=read_tsv(wsi_qc) if wsi_qc else None,
     )
 
 
@@ -282,3 +296,69 @@ def load_encoder(config: Mapping[str, Any], encoder: str):
         input_size_px=int(spec.get("input_size_px", 224)),
         factory=spec.get("factory"),
     )
+
+
+def run_attention(
+    config: Mapping[str, Any],
+    experiment: str,
+    model: str | Path,
+    predictions: str | Path,
+    features: Sequence[str | Path],
+    rna: str | Path | None,
+    out: str | Path,
+    n_slides: int = 4,
+) -> None:
+    """Attention heatmaps of an attention model over test slides of one fold.
+
+    The fitted model of the first endpoint is applied to the ``n_slides`` test slides with the
+    highest and lowest predicted risk (half each), all patches per slide.
+    """
+    import joblib
+
+    from mmsurv.cohort import load_samples
+    from mmsurv.models.train import experiment_inputs
+    from mmsurv.plan import slides_table
+    from mmsurv.report.networks import plot_attention
+    from mmsurv.wsi.features import load_bag
+
+    models = joblib.load(model)
+    endpoint = next(iter(models))
+    fitted = models[endpoint]
+    preds = read_tsv(predictions).fillna({"slide_id": ""})
+    test = preds[(preds["endpoint"] == endpoint) & (preds["split"] == "test")]
+    test = test[test["slide_id"] != ""].sort_values("risk", ascending=False)
+    half = max(1, n_slides // 2)
+    chosen = pd.concat([test.head(half), test.tail(half)]).drop_duplicates("slide_id")
+    slides = slides_table(config)
+    X, _ = experiment_inputs(
+        config,
+        experiment,
+        load_samples(config),
+        {Path(f).stem: f for f in features},
+        rna,
+        slides,
+    )
+    X = X.loc[[s for s in chosen["slide_id"] if s in X.index]]
+    attention = fitted.predict_attention(X) if len(X) else {}
+    sheet = slides.set_index("slide_id")
+    panels = []
+    for row in chosen.itertuples(index=False):
+        if row.slide_id not in attention:
+            continue
+        _, coords, attrs = load_bag(X.at[row.slide_id, "wsi"])
+        default_um = config["wsi"]["tile_size_px"] * config["wsi"]["target_mpp"]
+        panels.append(
+            {
+                "slide_id": row.slide_id,
+                "slide_path": sheet.at[row.slide_id, "path"],
+                "mpp": sheet.at[row.slide_id, "mpp"],
+                "default_mpp": config["wsi"]["default_mpp"],
+                "coords": coords,
+                "attention": attention[row.slide_id],
+                "tile_size_um": float(attrs.get("tile_size_um") or default_um),
+                "risk": float(row.risk),
+                "split": "test",
+            }
+        )
+    title = f"{experiment} ({endpoint}): attention over test slides, highest and lowest risk"
+    plot_attention(panels, title, out)

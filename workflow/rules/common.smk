@@ -27,6 +27,16 @@ FOLDS = fold_ids(config)
 EXPERIMENTS, EXCLUDED = plan_experiments(config)
 for _name, _why in EXCLUDED.items():
     logging.getLogger("mmsurv").warning("experiment %s left out: %s", _name, _why)
+NEURAL = [e for e in EXPERIMENTS if config["experiments"][e]["model"] in NEURAL_MODELS]
+ATTENTION = [e for e in EXPERIMENTS if config["experiments"][e]["model"] in ATTENTION_MODELS]
+#: Encoders whose features an active experiment reads.
+ENCODERS_USED = sorted(
+    {
+        config["experiments"][e]["inputs"]["wsi"]
+        for e in EXPERIMENTS
+        if "wsi" in config["experiments"][e]["inputs"]
+    }
+)
 SLIDES = slides_table(config).set_index("slide_id", drop=False)
 #: Tiling settings (rerun triggers of the tile rule; the encoders do not retile).
 TILING = {
@@ -168,3 +178,25 @@ def experiment_gpus(wildcards):
     """GPUs a training job requests: GPUS for neural models, 0 otherwise."""
     model = config["experiments"][wildcards.experiment]["model"]
     return GPUS if model in NEURAL_MODELS else 0
+
+
+def encoder_feature_files(wildcards):
+    """Every slide's feature file of encoder ``{encoder}``."""
+    return [feature_file(wildcards.encoder, s) for s in SLIDES.index]
+
+
+def fold_logs(wildcards):
+    """Every fold's training log of an experiment."""
+    return expand(
+        f"{RESULTS}/models/{wildcards.experiment}/fold{{fold}}/train_log.json", fold=FOLDS
+    )
+
+
+def attention_inputs(wildcards):
+    """What the attention figure reads: the first fold's model and predictions, the features
+    (and RNA) of the experiment."""
+    inputs = train_inputs(wildcards)
+    fold = FOLDS[0]
+    inputs["model"] = f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/model.joblib"
+    inputs["predictions"] = f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/predictions.tsv"
+    return inputs

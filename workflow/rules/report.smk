@@ -7,6 +7,12 @@ rule report:
         km=expand(
             f"{RESULTS}/report/figures/{{experiment}}.km.png", experiment=EXPERIMENTS
         ),
+        curves=expand(f"{RESULTS}/report/figures/{{experiment}}.loss.png", experiment=NEURAL),
+        attention=expand(
+            f"{RESULTS}/report/figures/{{experiment}}.attention.png", experiment=ATTENTION
+        ),
+        features=expand(f"{RESULTS}/wsi/features/{{encoder}}.tsv", encoder=ENCODERS_USED),
+        wsi_qc=[f"{RESULTS}/wsi/qc.tsv"] if len(SLIDES) else [],
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.tsv",
@@ -27,5 +33,66 @@ rule report:
         excluded=EXCLUDED,
         experiments=EXPERIMENTS,
         endpoints=ENDPOINTS,
+        neural=NEURAL,
+        attention=ATTENTION,
+        encoders=ENCODERS_USED,
     script:
         "../scripts/report.py"
+
+
+rule training_curves:
+    """Training and validation loss per epoch of a network, every fold, best epoch marked."""
+    input:
+        fold_logs,
+    output:
+        report(
+            f"{RESULTS}/report/figures/{{experiment}}.loss.png",
+            caption="../report/loss.rst",
+            category="Training curves",
+            labels={"experiment": "{experiment}"},
+        ),
+    log:
+        f"{RESULTS}/logs/report/{{experiment}}.loss.log",
+    conda:
+        "../envs/survival.yaml"
+    script:
+        "../scripts/training_curves.py"
+
+
+rule attention:
+    """Attention of an attention-MIL model over test slides (first fold), on thumbnails."""
+    input:
+        unpack(attention_inputs),
+    output:
+        report(
+            f"{RESULTS}/report/figures/{{experiment}}.attention.png",
+            caption="../report/attention.rst",
+            category="Attention",
+            labels={"experiment": "{experiment}"},
+        ),
+    log:
+        f"{RESULTS}/logs/report/{{experiment}}.attention.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        fold=FOLDS[0],
+    script:
+        "../scripts/attention.py"
+
+
+rule features_summary:
+    """Provenance of one encoder's feature files: encoder id, weights or random init, tiles."""
+    input:
+        encoder_feature_files,
+    output:
+        report(
+            f"{RESULTS}/wsi/features/{{encoder}}.tsv",
+            caption="../report/features.rst",
+            category="WSI features",
+        ),
+    log:
+        f"{RESULTS}/logs/wsi/features_{{encoder}}.log",
+    conda:
+        "../envs/wsi.yaml"
+    script:
+        "../scripts/features_summary.py"

@@ -15,4 +15,8 @@ with log_to_file(sm.log[0]):
         out_metrics=sm.output.metrics,
         out_html=sm.output.html,
         out_forest=sm.output.forest,
+        curves=dict(zip(sm.params.neural, sm.input.curves, strict=True)),
+        attention=dict(zip(sm.params.attention, sm.input.attention, strict=True)),
+        features=dict(zip(sm.params.encoders, sm.input.features, strict=True)),
+        wsi_qc=sm.input.wsi_qc[0] if sm.input.wsi_qc else None,
     )

@@ -92,6 +92,79 @@ def _pvalue(value: float) -> str:
     return "" if np.isnan(value) else f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
 
 
+def _interval(c: float, lo: float, hi: float) -> str:
+    """``C (lo-hi)`` or empty."""
+    if c is None or np.isnan(c):
+        return ""
+    return f"{_fmt(c)} ({_fmt(lo)}&ndash;{_fmt(hi)})"
+
+
+def _level_rows(metrics: pd.DataFrame, experiments: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Rows of the slide/case-level table for experiments with WSI or RNA inputs."""
+    from mmsurv.report.networks import level_table
+
+    wanted = [e for e, spec in experiments.items() if {"wsi", "rna"} & set(spec["inputs"])]
+    sub = metrics[metrics["experiment"].isin(wanted)]
+    if sub.empty:
+        return []
+    out = []
+    for r in level_table(sub, "test").itertuples(index=False):
+        spec = experiments[r.experiment]
+        out.append(
+            {
+                "experiment": r.experiment,
+                "model": spec["model"],
+                "inputs": ", ".join(f"{k}: {v}" for k, v in spec["inputs"].items()),
+                "endpoint": r.endpoint,
+                "n_slides": "" if np.isnan(r.n_slides) else str(int(r.n_slides)),
+                "slide": _interval(r.c_slide, r.c_slide_lo, r.c_slide_hi),
+                "n_patients": "" if np.isnan(r.n_patients) else str(int(r.n_patients)),
+                "patient": _interval(r.c_patient, r.c_patient_lo, r.c_patient_hi),
+                "oracle": _fmt(r.c_oracle),
+            }
+        )
+    return out
+
+
+def _encoder_summary(name: str, table: pd.DataFrame) -> dict[str, Any]:
+    """What the report says about one encoder's features (random initialisation stated)."""
+    used = table[table["skipped"] == 0] if "skipped" in table else table
+    weights = sorted({str(w) for w in used["weights"].dropna()} - {""})
+    random = bool(
+        (used["weights"].astype(str) == "random-init").any()
+        or (used["pretrained"].astype(str).isin(["False", "false", "0"])).any()
+    )
+    return {
+        "name": name,
+        "slides": len(used),
+        "tiles": int(used["n_tiles"].sum()),
+        "dim": ", ".join(str(d) for d in sorted(set(used["dim"]))),
+        "ids": ", ".join(sorted({str(i) for i in used["encoder_id"].dropna()} - {""})),
+        "weights": ", ".join(weights) or "not recorded (features made by another tool)",
+        "devices": ", ".join(
+            sorted({f"{d} {t}" for d, t in zip(used["device"], used["dtype"], strict=True)} - {" "})
+        ),
+        "random": random,
+    }
+
+
+def _qc_summary(qc: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Counts of the WSI QC table and the skipped slides with their reasons."""
+    if qc is None:
+        return None
+    skipped = qc[qc["status"] == "skipped"]
+    return {
+        "slides": len(qc),
+        "ok": int((qc["status"] == "ok").sum()),
+        "no_tissue": qc.loc[qc["status"] == "no_tissue", "slide_id"].tolist(),
+        "skipped": list(zip(skipped["slide_id"], skipped["reason"].fillna(""), strict=True)),
+        "tiles": int(qc["n_tiles"].sum()),
+        "median_tiles": float(qc.loc[qc["status"] == "ok", "n_tiles"].median())
+        if (qc["status"] == "ok").any()
+        else 0.0,
+    }
+
+
 def render_report(
     *,
     config: Mapping[str, Any],
@@ -102,8 +175,17 @@ def render_report(
     km_pngs: Mapping[str, str | Path],
     oracle: pd.DataFrame | None,
     out_html: str | Path,
+    curves: Mapping[str, str | Path] | None = None,
+    attention: Mapping[str, str | Path] | None = None,
+    features: Mapping[str, pd.DataFrame] | None = None,
+    wsi_qc: pd.DataFrame | None = None,
 ) -> None:
-    """Write the self-contained HTML report (figures embedded)."""
+    """Write the self-contained HTML report (figures embedded).
+
+    ``curves`` / ``attention``: experiment -> training-curve / attention figure; ``features``:
+    encoder -> provenance table (:func:`mmsurv.report.networks.features_provenance`);
+    ``wsi_qc``: the slides' QC table.
+    """
     test = summarise_split(metrics, "test")
     val = summarise_split(metrics, "val")
     experiments = config["experiments"]
@@ -135,6 +217,7 @@ def render_report(
             )
         return out
 
+    level_rows = _level_rows(metrics, experiments)
     mods = ["clinical", "wsi", "mri", "mask", "dti", "rna", "scna"]
     html = _ENV.get_template("index.html.j2").render(
         title=config["report"]["title"],
@@ -157,6 +240,11 @@ def render_report(
         fmt=_fmt,
         forest=_png(forest_png),
         km=[(name, _png(p)) for name, p in km_pngs.items()],
+        level_rows=level_rows,
+        curves=[(name, _png(p)) for name, p in (curves or {}).items()],
+        attention=[(name, _png(p)) for name, p in (attention or {}).items()],
+        encoders=[_encoder_summary(name, t) for name, t in (features or {}).items()],
+        wsi_qc=_qc_summary(wsi_qc),
     )
     with atomic_path(out_html) as tmp:
         tmp.write_text(html)
