@@ -81,6 +81,17 @@ def test_defaults_are_filled(raw_config):
             lambda c: c["experiments"]["cox_small"].update(endpoints=["dfs"]),
             "unknown endpoint 'dfs'",
         ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(inputs={"wsi": "uni"}),
+            "'uni' is not an encoder of wsi/encoders",
+        ),
+        (
+            lambda c: c.update(wsi={"encoders": {"uni": {"weights": "/models/uni.bin"}}}),
+            "wsi/encoders/uni: not a registry encoder",
+        ),
+        (lambda c: c.update(wsi={"on_error": "ignore"}), "'ignore' is not one of"),
+        (lambda c: c.update(wsi={"target_mpp": 0}), "less than or equal to the minimum"),
+        (lambda c: c.update(device="tpu"), "'tpu' is not one of"),
     ],
 )
 def test_invalid_config_is_rejected_with_reason(raw_config, edit, message):
@@ -119,3 +130,10 @@ def test_demo_cohort_supplied_only_without_a_cohort(raw_config, tmp_path, monkey
     assert filled["endpoints"] == raw_config["endpoints"]
     with_demo_cohort(bare)  # second use: the written cohort is reused
     assert len(calls) == 1
+
+
+def test_registry_encoder_names_agree_with_the_registry():
+    from mmsurv.config import REGISTRY_ENCODERS
+    from mmsurv.wsi.encoders import ENCODERS
+
+    assert set(REGISTRY_ENCODERS) == set(ENCODERS)

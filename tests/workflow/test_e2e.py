@@ -46,6 +46,8 @@ def run(tmp_path_factory) -> Path:
                 "results": "results",
                 "demo": {"preset": "smoke", "folder": "resources/demo"},
                 "evaluation": {"bootstrap": 200},
+                # small encoder input keeps the CPU extraction of the smoke run short
+                "wsi": {"num_workers": 1, "encoders": {"resnet50": {"input_size_px": 64}}},
             }
         )
     )
@@ -69,10 +71,17 @@ def test_cohort_and_splits(run):
         assert set(split["split"]) == {"train", "val", "test"}
 
 
-@pytest.mark.parametrize(
-    "experiment",
-    ["clinical_small_coxph", "clinical_small_rsf", "clinical_full_coxph", "clinical_full_rsf"],
-)
+CLINICAL = [
+    "clinical_small_coxph",
+    "clinical_small_rsf",
+    "clinical_full_coxph",
+    "clinical_full_rsf",
+]
+SLIDE_LEVEL = ["wsi_abmil", "wsi_rna_average", "wsi_rna_xattn"]
+EXPERIMENTS = [*CLINICAL, "rna_coxnet", "rna_mlp", *SLIDE_LEVEL]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_predictions_and_metrics(run, experiment):
     preds = pd.read_csv(
         run / f"results/predictions/{experiment}.tsv", sep="\t", keep_default_na=False
@@ -86,18 +95,46 @@ def test_predictions_and_metrics(run, experiment):
     assert test["c_index"].between(0, 1).all() and test["c_index_oracle"].between(0, 1).all()
     assert (test["c_index_lo"] <= test["c_index"]).all()
     assert (test["c_index"] <= test["c_index_hi"]).all()
-    assert test["ibs"].notna().all()
+    levels = {"patient", "slide"} if experiment in SLIDE_LEVEL else {"patient"}
+    assert set(metrics["level"]) == levels
+    assert test.loc[test["level"] == "patient", "ibs"].notna().all()
+    patient_rows = preds[preds["slide_id"] == ""]
+    assert not patient_rows.duplicated(["patient_id", "endpoint", "fold"]).any()
+    if experiment in SLIDE_LEVEL:  # each patient's row is the mean of its slides' risks
+        slides = preds[preds["slide_id"] != ""]
+        mean = slides.groupby(["patient_id", "endpoint"])["risk"].mean()
+        own = patient_rows.set_index(["patient_id", "endpoint"])["risk"]
+        assert np.allclose(own.loc[mean.index], mean)
     for name in ("model.joblib", "train_log.json", "survival.parquet"):
         assert (run / f"results/models/{experiment}/fold0/{name}").is_file()
 
 
+def test_every_slide_is_tiled_with_a_thumbnail_and_encoded(run):
+    slides = pd.read_csv(run / "resources/demo/smoke-seed0/slides.tsv", sep="\t")
+    qc = pd.read_csv(run / "results/wsi/qc.tsv", sep="\t", keep_default_na=False)
+    assert sorted(qc["slide_id"]) == sorted(slides["slide_id"])
+    assert (qc["status"] == "ok").all() and (qc["mpp"] == 0.5).all()
+    assert set(qc["mpp0"]) == {0.25, 0.5}  # both scan resolutions read at 0.5 um/px
+    provenance = pd.read_csv(run / "results/wsi/features/resnet50.tsv", sep="\t")
+    assert (provenance["weights"] == "random-init").all()
+    assert (
+        provenance["n_tiles"].to_numpy()
+        == qc.set_index("slide_id").loc[provenance["slide_id"], "n_tiles"].to_numpy()
+    ).all()
+    for slide_id in slides["slide_id"]:
+        assert (run / f"results/wsi/thumbnails/{slide_id}.png").stat().st_size > 0
+
+
 def test_report(run):
     table = pd.read_csv(run / "results/report/metrics.tsv", sep="\t")
-    assert table["experiment"].nunique() == 4
+    assert sorted(table["experiment"].unique()) == sorted(EXPERIMENTS)
     html = (run / "results/report/index.html").read_text()
     for experiment in table["experiment"].unique():
         assert experiment in html
-    assert "oracle C" in html and html.count("data:image/png;base64,") == 5
+    assert "oracle C" in html and "C (WSI)" in html and "C (case)" in html
+    assert "randomly initialised network" in html
+    # forest + one Kaplan-Meier per experiment + curves of 4 networks + 2 attention maps
+    assert html.count("data:image/png;base64,") == 1 + len(EXPERIMENTS) + 4 + 2
 
 
 def test_rerun_is_a_no_op_and_one_stage_can_be_forced(run):
@@ -117,6 +154,7 @@ def test_editing_a_clinical_set_reruns_exactly_its_experiments(run):
     res = _snakemake(run, "-n", "--configfile", str(run / "edited.yaml"))
     planned = res.stdout + res.stderr
     assert planned.count("rule train:") == 2, planned[-3000:]
+    assert "rule tile:" not in planned and "rule extract:" not in planned
     assert "models/clinical_small_coxph/fold0" in planned
     assert "models/clinical_small_rsf/fold0" in planned
     assert "models/clinical_full_coxph/fold0" not in planned
@@ -126,3 +164,60 @@ def test_editing_a_clinical_set_reruns_exactly_its_experiments(run):
 def test_snakemake_report(run):
     _snakemake(run, "--report", "results/report.html")
     assert (run / "results/report.html").stat().st_size > 10_000
+
+
+def _bad_slide_config(run: Path, on_error: str) -> Path:
+    """The smoke cohort with a three-slide sheet whose middle slide is not a slide at all."""
+    folder = run / "resources/demo/smoke-seed0"
+    cohort = yaml.safe_load((folder / "config.yaml").read_text())
+    slides = pd.read_csv(folder / "slides.tsv", sep="\t", dtype=str, keep_default_na=False)
+    three = slides.iloc[:3].copy()
+    bad = run / "corrupt.svs"
+    bad.write_bytes(bytes(range(256)) * 64)
+    three["path"] = [
+        str(folder / three["path"].iloc[0]),
+        str(bad),
+        str(folder / three["path"].iloc[2]),
+    ]
+    sheet = run / f"slides_{on_error}.tsv"
+    three.to_csv(sheet, sep="\t", index=False)
+    cohort["cohort"]["slides"] = str(sheet)
+    cfg = run / f"bad_{on_error}.yaml"
+    cfg.write_text(
+        yaml.safe_dump(cohort | {"results": f"results_{on_error}", "wsi": {"on_error": on_error}})
+    )
+    return cfg
+
+
+def _bad_slide_run(run: Path, on_error: str) -> subprocess.CompletedProcess:
+    """Tile the three-slide cohort of :func:`_bad_slide_config` (``--keep-going``)."""
+    cfg = _bad_slide_config(run, on_error)
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(run)]
+    cmd += ["--configfile", str(run / "smoke.yaml"), str(cfg), "--cores", "2", "--keep-going"]
+    return subprocess.run(
+        [*cmd, f"results_{on_error}/wsi/qc.tsv"],
+        cwd=run,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_unreadable_slide_is_skipped_and_listed_when_configured(run):
+    res = _bad_slide_run(run, "skip")
+    assert res.returncode == 0, res.stderr[-3000:]
+    qc = pd.read_csv(run / "results_skip/wsi/qc.tsv", sep="\t", keep_default_na=False)
+    assert qc["status"].tolist() == ["ok", "skipped", "ok"]
+    assert "corrupt.svs" in qc.loc[1, "reason"]
+
+
+def test_unreadable_slide_fails_only_its_own_job(run):
+    res = _bad_slide_run(run, "fail")
+    assert res.returncode != 0
+    slides = pd.read_csv(run / "slides_fail.tsv", sep="\t")
+    good, bad = slides["slide_id"].iloc[[0, 2]], slides["slide_id"].iloc[1]
+    for slide_id in good:
+        assert (run / f"results_fail/wsi/tiles/{slide_id}.h5").is_file()
+    assert not (run / f"results_fail/wsi/tiles/{bad}.h5").exists()
+    log = (run / f"results_fail/logs/wsi/tile/{bad}.log").read_text()
+    assert "corrupt.svs" in log and "cannot open slide" in log

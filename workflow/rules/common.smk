@@ -28,7 +28,9 @@ EXPERIMENTS, EXCLUDED = plan_experiments(config)
 for _name, _why in EXCLUDED.items():
     logging.getLogger("mmsurv").warning("experiment %s left out: %s", _name, _why)
 NEURAL = [e for e in EXPERIMENTS if config["experiments"][e]["model"] in NEURAL_MODELS]
-ATTENTION = [e for e in EXPERIMENTS if config["experiments"][e]["model"] in ATTENTION_MODELS]
+ATTENTION = [
+    e for e in EXPERIMENTS if config["experiments"][e]["model"] in ATTENTION_MODELS
+]
 #: Encoders whose features an active experiment reads.
 ENCODERS_USED = sorted(
     {
@@ -188,7 +190,8 @@ def encoder_feature_files(wildcards):
 def fold_logs(wildcards):
     """Every fold's training log of an experiment."""
     return expand(
-        f"{RESULTS}/models/{wildcards.experiment}/fold{{fold}}/train_log.json", fold=FOLDS
+        f"{RESULTS}/models/{wildcards.experiment}/fold{{fold}}/train_log.json",
+        fold=FOLDS,
     )
 
 
@@ -198,5 +201,7 @@ def attention_inputs(wildcards):
     inputs = train_inputs(wildcards)
     fold = FOLDS[0]
     inputs["model"] = f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/model.joblib"
-    inputs["predictions"] = f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/predictions.tsv"
+    inputs["predictions"] = (
+        f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/predictions.tsv"
+    )
     return inputs

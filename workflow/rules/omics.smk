@@ -12,6 +12,6 @@ rule rna:
         "../envs/torch.yaml"
     params:
         omics=config_param(config["omics"]),
-        id_pattern=config["cohort"]["id_pattern"],
+        id_pattern=config_param(config["cohort"]["id_pattern"]),
     script:
         "../scripts/rna.py"

@@ -7,11 +7,16 @@ rule report:
         km=expand(
             f"{RESULTS}/report/figures/{{experiment}}.km.png", experiment=EXPERIMENTS
         ),
-        curves=expand(f"{RESULTS}/report/figures/{{experiment}}.loss.png", experiment=NEURAL),
-        attention=expand(
-            f"{RESULTS}/report/figures/{{experiment}}.attention.png", experiment=ATTENTION
+        curves=expand(
+            f"{RESULTS}/report/figures/{{experiment}}.loss.png", experiment=NEURAL
         ),
-        features=expand(f"{RESULTS}/wsi/features/{{encoder}}.tsv", encoder=ENCODERS_USED),
+        attention=expand(
+            f"{RESULTS}/report/figures/{{experiment}}.attention.png",
+            experiment=ATTENTION,
+        ),
+        features=expand(
+            f"{RESULTS}/wsi/features/{{encoder}}.tsv", encoder=ENCODERS_USED
+        ),
         wsi_qc=[f"{RESULTS}/wsi/qc.tsv"] if len(SLIDES) else [],
     output:
         metrics=report(

@@ -55,7 +55,7 @@ def get_model(name: str) -> type[SurvivalModel]:
 
 
 #: Constructor arguments the training job supplies itself (not experiment parameters).
-_SUPPLIED = {"self", "numeric", "categorical", "seed", "threads"}
+_SUPPLIED = {"self", "numeric", "categorical", "seed", "threads", "device"}
 
 
 def tunable_parameters(name: str) -> list[str]:

@@ -19,7 +19,7 @@ from mmsurv.config import clinical_set, experiment_endpoints
 from mmsurv.evaluation.metrics import harrell_c
 from mmsurv.io import atomic_path, write_tsv
 from mmsurv.models.base import SurvivalModel
-from mmsurv.models.registry import get_model
+from mmsurv.models.registry import NEURAL_MODELS, get_model
 
 __all__ = ["param_grid", "experiment_patients", "experiment_inputs", "train_fold", "time_grid"]
 
@@ -189,7 +189,8 @@ def _fit_endpoint(
 
     Models whose ``fit`` takes ``validation`` get the validation units for early stopping.
     The validation C-index is computed at patient level (mean risk over a patient's slides).
-    A candidate whose validation C-index is undefined (no comparable pair) never wins; a grid
+    A candidate whose validation C-index is undefined (no comparable pair), or whose fit
+    diverges numerically (``ArithmeticError``, logged with the candidate), never wins; a grid
     none of whose candidates can be scored is an error, not a silent first choice.
     """
     X_tr, t_tr, e_tr = _units(X, data, "train")
@@ -200,7 +201,15 @@ def _fit_endpoint(
     models = []
     for cand in candidates:
         extra = {"validation": (X_va, t_va, e_va) if len(X_va) else None} if early else {}
-        model = cls(**kwargs, **cand).fit(X_tr, t_tr, e_tr, **extra)
+        try:
+            model = cls(**kwargs, **cand).fit(X_tr, t_tr, e_tr, **extra)
+        except ArithmeticError as err:  # a setting that diverges (e.g. too weak a penalty)
+            if len(candidates) == 1:
+                raise
+            log.warning("  %s -> fit diverged (%s); candidate dropped", cand, err)
+            trials.append({"params": cand, "val_c_index": float("nan"), "error": str(err)})
+            models.append(None)
+            continue
         score = float("nan")
         if len(X_va):
             risk = patient_mean(unit_patients(X_va), model.predict_risk(X_va)).dropna()
@@ -221,7 +230,7 @@ def _fit_endpoint(
             f"({len(val)} validation patients, {int(val['event'].sum())} events); give single "
             "values or a split with a larger validation part"
         )
-    return models[int(np.nanargmax(scores))], trials
+    return models[int(np.nanargmax(scores))], trials  # NaN (also diverged) never wins
 
 
 def _prediction_rows(
@@ -317,6 +326,8 @@ def train_fold(
     cls = get_model(spec["model"])
     X, kwargs = experiment_inputs(config, experiment, samples, features, rna, slides)
     kwargs |= {"seed": int(config["seed"]) + fold, "threads": threads}
+    if spec["model"] in NEURAL_MODELS:
+        kwargs["device"] = config["device"]
     eligible = experiment_patients(cohort, tuple(spec["inputs"])) & set(unit_patients(X))
     candidates = param_grid(spec.get("params", {}))
     models: dict[str, SurvivalModel] = {}
