@@ -253,11 +253,13 @@ def run_extract(
     mpp: float | None,
     tiles: str | Path,
     out: str | Path,
+    threads: int | None = None,
 ) -> None:
     """Patch features of one slide: ``results/wsi/features/{encoder}/{slide}.h5``.
 
     A slide skipped at tiling gets a feature file with no rows marked ``skipped`` (its slide
-    is not opened again).
+    is not opened again). ``threads`` caps torch's CPU threads (the job's share of the
+    cores); the tile-reading workers are ``wsi.num_workers`` processes besides.
     """
     from mmsurv.wsi.extract import extract_features
     from mmsurv.wsi.h5 import read_tiles_h5
@@ -269,6 +271,10 @@ def run_extract(
         write_skipped_features(out, slide_id, str(attrs.get("error", "")))
         return
     wsi = config["wsi"]
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
     enc = load_encoder(config, encoder)
     extract_features(
         slide_path,

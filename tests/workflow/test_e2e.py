@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def run(tmp_path_factory) -> Path:
                 "demo": {"preset": "smoke", "folder": "resources/demo"},
                 "evaluation": {"bootstrap": 200},
                 # small encoder input keeps the CPU extraction of the smoke run short
-                "wsi": {"num_workers": 1, "encoders": {"resnet50": {"input_size_px": 64}}},
+                "wsi": {"num_workers": 1, "encoders": {"resnet18": {"input_size_px": 64}}},
             }
         )
     )
@@ -115,7 +116,7 @@ def test_every_slide_is_tiled_with_a_thumbnail_and_encoded(run):
     assert sorted(qc["slide_id"]) == sorted(slides["slide_id"])
     assert (qc["status"] == "ok").all() and (qc["mpp"] == 0.5).all()
     assert set(qc["mpp0"]) == {0.25, 0.5}  # both scan resolutions read at 0.5 um/px
-    provenance = pd.read_csv(run / "results/wsi/features/resnet50.tsv", sep="\t")
+    provenance = pd.read_csv(run / "results/wsi/features/resnet18.tsv", sep="\t")
     assert (provenance["weights"] == "random-init").all()
     assert (
         provenance["n_tiles"].to_numpy()
@@ -221,3 +222,36 @@ def test_unreadable_slide_fails_only_its_own_job(run):
     assert not (run / f"results_fail/wsi/tiles/{bad}.h5").exists()
     log = (run / f"results_fail/logs/wsi/tile/{bad}.log").read_text()
     assert "corrupt.svs" in log and "cannot open slide" in log
+
+
+def test_features_made_by_clam_are_used_in_place_of_extraction(run):
+    """A folder of CLAM-layout files ({slide_id}.h5: features (1, N, D), coords) replaces our
+    extraction for an encoder: no extract job runs and the model trains on those files."""
+    import h5py
+
+    clam = run / "clam_features"
+    clam.mkdir()
+    for ours in sorted((run / "results/wsi/features/resnet18").glob("*.h5")):
+        with h5py.File(ours) as src, h5py.File(clam / ours.name, "w") as dst:
+            dst["features"] = src["features"][()][None]  # CLAM's batch axis
+            coords = dst.create_dataset("coords", data=src["coords"][()])
+            coords.attrs["patch_level"] = 0
+            coords.attrs["patch_size"] = 256
+    cfg = run / "clam.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "results": "results_clam",
+                "wsi": {"encoders": {"resnet18": {"precomputed": str(clam)}}},
+            }
+        )
+    )
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(run), "--cores", "2"]
+    cmd += ["--configfile", str(run / "smoke.yaml"), str(cfg)]
+    target = "results_clam/models/wsi_abmil/fold0/predictions.tsv"
+    res = subprocess.run([*cmd, target], cwd=run, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "rule extract" not in res.stdout + res.stderr
+    assert not (run / "results_clam/wsi/features").exists()
+    log = json.loads((run / "results_clam/models/wsi_abmil/fold0/train_log.json").read_text())
+    assert log["endpoints"]["os"]["units"] > 0

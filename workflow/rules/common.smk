@@ -91,7 +91,7 @@ def train_inputs(wildcards):
     inputs["cohort"] = f"{RESULTS}/cohort/cohort.tsv"
     wanted = config["experiments"][wildcards.experiment]["inputs"]
     if "wsi" in wanted:
-        inputs["features"] = [feature_file(wanted["wsi"], s) for s in SLIDES.index]
+        inputs["features"] = encoder_features(wanted["wsi"])
     if "rna" in wanted:
         inputs["rna"] = f"{RESULTS}/omics/rna.parquet"
     return inputs
@@ -182,9 +182,26 @@ def experiment_gpus(wildcards):
     return GPUS if model in NEURAL_MODELS else 0
 
 
+def encoder_features(encoder):
+    """The slides' feature files of ``encoder``. A precomputed (CLAM/TRIDENT) folder may lack
+    some slides: those are left out of the encoder's experiments, with a warning."""
+    files = [feature_file(encoder, s) for s in SLIDES.index]
+    if not config["wsi"]["encoders"][encoder].get("precomputed"):
+        return files
+    found = [f for f in files if Path(f).is_file()]
+    if len(found) < len(files):
+        logging.getLogger("mmsurv").warning(
+            "encoder %s: %d of %d slides have no precomputed feature file; left out",
+            encoder,
+            len(files) - len(found),
+            len(files),
+        )
+    return found
+
+
 def encoder_feature_files(wildcards):
     """Every slide's feature file of encoder ``{encoder}``."""
-    return [feature_file(wildcards.encoder, s) for s in SLIDES.index]
+    return encoder_features(wildcards.encoder)
 
 
 def fold_logs(wildcards):

@@ -59,7 +59,7 @@ rule extract:
         f"{RESULTS}/benchmarks/wsi/extract/{{encoder}}/{{slide}}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=60,

@@ -21,4 +21,5 @@ with log_to_file(sm.log[0]):
         slide["mpp"],
         sm.input.tiles,
         sm.output[0],
+        threads=sm.threads,
     )
