@@ -246,10 +246,10 @@ def test_features_made_by_clam_are_used_in_place_of_extraction(run):
             }
         )
     )
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(run), "--cores", "2"]
-    cmd += ["--configfile", str(run / "smoke.yaml"), str(cfg)]
     target = "results_clam/models/wsi_abmil/fold0/predictions.tsv"
-    res = subprocess.run([*cmd, target], cwd=run, capture_output=True, text=True, timeout=600)
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(run), target]
+    cmd += ["--cores", "2", "--configfile", str(run / "smoke.yaml"), str(cfg)]
+    res = subprocess.run(cmd, cwd=run, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "rule extract" not in res.stdout + res.stderr
     assert not (run / "results_clam/wsi/features").exists()
