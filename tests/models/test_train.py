@@ -107,3 +107,48 @@ def test_patients_without_clinical_values_are_left_out(raw_config, tmp_path, coh
     out, _ = _run(cfg, tmp_path)
     preds = pd.read_csv(out / "predictions.tsv", sep="\t")
     assert "TCGA-AA-0000" not in set(preds["patient_id"]) and len(preds) == 59
+
+
+def _bag_file(path, n):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f["features"] = np.zeros((n, 4), np.float32)
+        f["coords"] = np.zeros((n, 2), np.int64)
+    return path
+
+
+def test_slide_and_rna_inputs_one_row_per_usable_slide(config, tmp_path):
+    from mmsurv.models.train import experiment_inputs
+    from mmsurv.wsi.stage import write_skipped_features
+
+    rna = pd.DataFrame(
+        np.arange(6.0).reshape(3, 2),
+        index=pd.Index(["TCGA-AA-0000", "TCGA-AA-0001", "TCGA-AA-0002"], name="patient_id"),
+        columns=["G0", "G1"],
+    )
+    rna.to_parquet(tmp_path / "rna.parquet")
+    slides = pd.DataFrame(
+        {
+            "slide_id": ["S0a", "S0b", "S1", "S3", "S9"],
+            "patient_id": ["TCGA-AA-0000", "TCGA-AA-0000", "TCGA-AA-0001", "TCGA-AA-0003", "X"],
+        }
+    )
+    features = {s: _bag_file(tmp_path / f"{s}.h5", 3) for s in ("S0a", "S0b", "S3")}
+    features["S1"] = write_skipped_features(tmp_path / "S1.h5", "S1", "unreadable")
+    features["S9"] = _bag_file(tmp_path / "S9.h5", 0)  # no tissue tile
+    config["experiments"]["fusion"] = {
+        "model": "wsi_rna_xattn",
+        "inputs": {"wsi": "resnet18", "rna": "expression"},
+    }
+    config["experiments"]["rna_only"] = {"model": "rna_mlp", "inputs": {"rna": "expression"}}
+    X, kwargs = experiment_inputs(
+        config, "fusion", pd.DataFrame(), features, tmp_path / "rna.parquet", slides
+    )
+    # skipped and empty slides are left out; S3's patient has no RNA: left out (nothing filled)
+    assert list(X.index) == ["S0a", "S0b"] and kwargs == {}
+    assert list(X.columns) == ["patient_id", "wsi", "rna:G0", "rna:G1"]
+    assert X.loc["S0b", "rna:G1"] == 1.0 and X.loc["S0b", "patient_id"] == "TCGA-AA-0000"
+    X, _ = experiment_inputs(config, "rna_only", pd.DataFrame(), rna=tmp_path / "rna.parquet")
+    assert list(X.columns) == ["patient_id", "rna:G0", "rna:G1"]
+    assert list(X.index) == list(X["patient_id"]) == list(rna.index) and X.index.name is None

@@ -140,7 +140,8 @@ def experiment_inputs(
         expr.index = expr.index.astype(str)
         expr.columns = [f"rna:{g}" for g in expr.columns]
         if X is None:
-            X = expr.assign(patient_id=expr.index)
+            # unnamed index: a column and an index both called patient_id would be ambiguous
+            X = expr.assign(patient_id=expr.index).rename_axis(None)
         else:
             X = X.join(expr, on="patient_id", how="inner")
         X = X[["patient_id", *[c for c in X.columns if c != "patient_id"]]]
