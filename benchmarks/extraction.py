@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from _doc import replace_section  # benchmarks/_doc.py (scripts run from benchmarks/)
 
 from mmsurv.demo.slides import SlideSpec, render_slide
 from mmsurv.demo.tiff import write_pyramidal_tiff
@@ -46,8 +47,6 @@ from mmsurv.wsi import (
 from mmsurv.wsi.encoders import TileTransform, get_encoder
 from mmsurv.wsi.extract import autocast_context, compute_dtype, extract_features, resolve_device
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Patch feature extraction"
 TILE_PX = 256
 TARGET_MPP = 0.5
@@ -208,19 +207,7 @@ def write_doc(args: argparse.Namespace, rows: list[str], facts: str, n, raw, ful
             "",
         ]
     )
-    replace_section(DOC, SECTION, table)
-
-
-def replace_section(doc: Path, section: str, table: str) -> None:
-    """Replace ``section`` (up to the next ``## ``) in ``doc`` with ``table``, or append it."""
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\n"
-    if section in text:
-        head, _, tail = text.partition(section)
-        nxt = tail.find("\n## ")
-        text = head + table + (tail[nxt + 1 :] if nxt >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + table
-    doc.write_text(text)
+    replace_section(SECTION, table)
 
 
 def main() -> None:

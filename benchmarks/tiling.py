@@ -35,14 +35,13 @@ from pathlib import Path
 import numpy as np
 import openslide
 import tifffile
+from _doc import replace_section  # benchmarks/_doc.py (scripts run from benchmarks/)
 from PIL import Image
 
 from mmsurv.demo._util import smooth_noise
 from mmsurv.demo.slides import SlideSpec, render_slide
 from mmsurv.wsi import tile_slide
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Tiling a 40,000 x 30,000 px slide"
 WIDTH, HEIGHT, MPP = 40_000, 30_000, 0.25
 TILE = 256
@@ -233,14 +232,7 @@ def main() -> None:
             "",
         ]
     )
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if SECTION in text:
-        head, _, tail = text.partition(SECTION)
-        nxt = tail.find("\n## ")
-        text = head + table + (tail[nxt + 1 :] if nxt >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + table
-    DOC.write_text(text)
+    replace_section(SECTION, table)
 
 
 if __name__ == "__main__":

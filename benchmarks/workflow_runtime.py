@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import yaml
+from _doc import replace_section  # benchmarks/_doc.py (scripts run from benchmarks/)
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Workflow run time"
 
 
@@ -100,14 +100,7 @@ def main() -> None:
             "",
         ]
     )
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if SECTION in text:
-        head, _, tail = text.partition(SECTION)
-        nxt = tail.find("\n## ")
-        text = head + table + (tail[nxt + 1 :] if nxt >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + table
-    DOC.write_text(text)
+    replace_section(SECTION, table)
 
 
 if __name__ == "__main__":

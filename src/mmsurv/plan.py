@@ -74,13 +74,13 @@ def slides_table(config: Mapping[str, Any]) -> pd.DataFrame:
     resolved against the sheet's folder; ``mpp`` is a float (NaN when empty). Empty when no
     slides sheet is configured.
     """
-    from mmsurv.cohort.sheets import resolve_path
+    from mmsurv.cohort.sheets import read_sheet, resolve_path
 
     sheet = config["cohort"].get("slides")
     columns = ["slide_id", "patient_id", "path", "mpp"]
-    if not sheet or not _has_rows(sheet):
+    df = read_sheet(sheet, []) if sheet and _has_rows(sheet) else None
+    if df is None or "slide_id" not in df.columns:
         return pd.DataFrame(columns=columns)
-    df = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
     df = df.dropna(subset=["slide_id"]).drop_duplicates("slide_id")
     df["path"] = [str(resolve_path(sheet, p)) if isinstance(p, str) else "" for p in df["path"]]
     df["mpp"] = pd.to_numeric(df.get("mpp", pd.Series(index=df.index, dtype=float)), "coerce")
