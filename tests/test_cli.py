@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import yaml
 
@@ -91,3 +93,26 @@ def test_cli_tile_names_an_unknown_slide(raw_config, tmp_path, capsys):
     cfg = _config_file(raw_config, tmp_path)
     code = main(["tile", "--config", cfg, "--slide", "NOPE", "--out-dir", str(tmp_path)])
     assert code == 1 and "'NOPE' is not in the slides sheet" in capsys.readouterr().err
+
+
+def test_cli_mri_preprocess_names_the_patient_and_file_or_skips(raw_config, tmp_path, capsys):
+    """The hand-made cohort's volumes are not images: the job fails naming patient and file;
+    with mri.on_error skip it succeeds and records why."""
+    pid = "TCGA-AA-0000"
+    raw_config["mri"] = {"sequences": ["t1", "t2"], "reference": ["t1"]}
+    cfg = _config_file(raw_config, tmp_path)
+    out = tmp_path / "mri"
+    code = main(["mri-preprocess", "--config", cfg, "--patient", "NOPE", "--out-dir", str(out)])
+    assert code == 1 and "'NOPE' is not in the images sheet" in capsys.readouterr().err
+    code = main(["mri-preprocess", "--config", cfg, "--patient", pid, "--out-dir", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"patient {pid}" in err and f"{pid}_t1.nii.gz" in err
+    assert not (out / "preprocessed" / pid / "preprocess.json").exists()
+    raw_config["mri"]["on_error"] = "skip"
+    cfg = _config_file(raw_config, tmp_path)
+    code = main(["mri-preprocess", "--config", cfg, "--patient", pid, "--out-dir", str(out)])
+    record = json.loads((out / "preprocessed" / pid / "preprocess.json").read_text())
+    assert code == 0 and record["status"] == "skipped" and f"{pid}_t1.nii.gz" in record["reason"]
+    assert (out / "qc" / f"{pid}.png").is_file()
+    code = main(["radiomics", "--config", cfg, "--patient", pid, "--out-dir", str(out)])
+    assert code == 0 and (out / "radiomics" / f"{pid}.tsv").is_file()

@@ -92,6 +92,25 @@ def test_defaults_are_filled(raw_config):
         (lambda c: c.update(wsi={"on_error": "ignore"}), "'ignore' is not one of"),
         (lambda c: c.update(wsi={"target_mpp": 0}), "less than or equal to the minimum"),
         (lambda c: c.update(device="tpu"), "'tpu' is not one of"),
+        (
+            lambda c: c["experiments"]["cox_small"].update(inputs={"mri": ["t1ce", "dwi"]}),
+            "inputs/mri: 'dwi' is not a preprocessed channel",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(inputs={"mri": ["t1ce", "t1ce_t1"]}),
+            "'t1ce_t1' is not a preprocessed channel",  # needs mri.subtraction
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(inputs={"radiomics": ["flair"]}),
+            "'flair' is not a sequence of mri.radiomics.sequences",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(inputs={"radiomics": "t2"}),
+            "inputs/radiomics: give a non-empty list",
+        ),
+        (lambda c: c.update(mri={"spacing_mm": [1.0, 1.0]}), "spacing_mm"),
+        (lambda c: c.update(mri={"orientation": "XYZ"}), "does not match"),
+        (lambda c: c.update(mri={"on_error": "ignore"}), "'ignore' is not one of"),
     ],
 )
 def test_invalid_config_is_rejected_with_reason(raw_config, edit, message):

@@ -8,6 +8,8 @@ mmsurv splits --config config/config.yaml --endpoint os --out results/splits/os.
 mmsurv tile --config config/config.yaml --slide SLIDE_ID --out-dir results/wsi
 mmsurv extract --config config/config.yaml --slide SLIDE_ID --encoder resnet50 --out-dir results/wsi
 mmsurv rna --config config/config.yaml --out results/omics/rna.parquet
+mmsurv mri-preprocess --config config/config.yaml --patient PATIENT_ID --out-dir results/mri
+mmsurv radiomics --config config/config.yaml --patient PATIENT_ID --out-dir results/mri
 mmsurv train --config config/config.yaml --experiment clinical_small_coxph --fold 0 \\
     --cohort results/cohort/cohort.tsv --splits os=results/splits/os.tsv \\
     --out-dir results/models/clinical_small_coxph/fold0
@@ -89,6 +91,28 @@ def _parser() -> argparse.ArgumentParser:
     r = with_config(sub.add_parser("rna", help="RNA matrix mapped to patients, log-normalised"))
     r.add_argument("--out", type=Path, required=True)
 
+    m = with_config(
+        sub.add_parser("mri-preprocess", help="preprocess one patient's MRI (SimpleITK)")
+    )
+    m.add_argument("--patient", required=True, help="patient_id of the images sheet")
+    m.add_argument(
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="writes OUT_DIR/preprocessed/PATIENT/ and the montage OUT_DIR/qc/PATIENT.png",
+    )
+
+    rad = with_config(
+        sub.add_parser("radiomics", help="PyRadiomics features of one preprocessed patient")
+    )
+    rad.add_argument("--patient", required=True, help="patient_id of the images sheet")
+    rad.add_argument(
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="reads OUT_DIR/preprocessed/PATIENT/, writes OUT_DIR/radiomics/PATIENT.tsv",
+    )
+
     t = with_config(sub.add_parser("train", help="train one (experiment, fold)"))
     t.add_argument("--experiment", required=True)
     t.add_argument("--fold", type=int, default=0)
@@ -142,6 +166,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         _wsi_command(config, args)
     elif args.command == "rna":
         stages.run_rna(config, args.out)
+    elif args.command in ("mri-preprocess", "radiomics"):
+        _mri_command(config, args)
     elif args.command == "train":
         stages.run_train(
             config,
@@ -164,6 +190,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             surv,
             out / "metrics" / f"{args.experiment}.tsv",
             out / "report" / "figures" / f"{args.experiment}.km.png",
+            out / "report" / "figures" / f"{args.experiment}.calibration.png",
+            out / "report" / "figures" / f"{args.experiment}.roc.png",
         )
     return 0
 
@@ -186,6 +214,28 @@ def _wsi_command(config: dict, args: argparse.Namespace) -> None:
     else:
         out = args.out_dir / "features" / args.encoder / f"{args.slide}.h5"
         stages.run_extract(config, args.encoder, args.slide, row["path"], row["mpp"], tiles, out)
+
+
+def _mri_command(config: dict, args: argparse.Namespace) -> None:
+    """``mmsurv mri-preprocess`` / ``mmsurv radiomics`` for one patient of the images sheet."""
+    from mmsurv import stages
+    from mmsurv.plan import images_table
+
+    rows = images_table(config)
+    rows = rows[rows["patient_id"] == args.patient]
+    if rows.empty:
+        raise KeyError(
+            f"patient {args.patient!r} is not in the images sheet {config['cohort'].get('images')}"
+        )
+    folder = args.out_dir / "preprocessed" / args.patient
+    if args.command == "mri-preprocess":
+        wanted = rows[rows["channel"].isin([*config["mri"]["sequences"], "mask"])]
+        files = dict(zip(wanted["channel"], wanted["path"], strict=True))
+        montage = args.out_dir / "qc" / f"{args.patient}.png"
+        stages.run_mri_preprocess(config, args.patient, files, folder, montage)
+    else:
+        out = args.out_dir / "radiomics" / f"{args.patient}.tsv"
+        stages.run_radiomics_patient(config, args.patient, folder / "preprocess.json", out)
 
 
 if __name__ == "__main__":

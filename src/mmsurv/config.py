@@ -223,7 +223,25 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                 and (selection not in clinical["sets"])
             ):
                 problems.append(f"{where}/inputs/clinical: no clinical set {selection!r}")
+            elif modality in ("mri", "radiomics"):
+                problems += _image_selection(cfg, f"{where}/inputs/{modality}", modality, selection)
         for ep in spec.get("endpoints") or []:
             if ep not in cfg["endpoints"]:
                 problems.append(f"{where}/endpoints: unknown endpoint {ep!r}")
     return problems
+
+
+def _image_selection(
+    cfg: Mapping[str, Any], where: str, modality: str, selection: Any
+) -> list[str]:
+    """Problems of an experiment's ``mri`` (channels) or ``radiomics`` (sequences) selection."""
+    mri = cfg["mri"]
+    if modality == "mri":
+        known = [*mri["sequences"], *(["t1ce_t1"] if mri["subtraction"] else [])]
+        what = "a preprocessed channel (mri.sequences; t1ce_t1 with mri.subtraction)"
+    else:
+        known = list(mri["radiomics"]["sequences"])
+        what = "a sequence of mri.radiomics.sequences"
+    if not isinstance(selection, list) or not selection:
+        return [f"{where}: give a non-empty list of channels, e.g. [t1ce, t2]"]
+    return [f"{where}: {name!r} is not {what}" for name in selection if name not in known]

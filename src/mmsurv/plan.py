@@ -8,7 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["configured_modalities", "plan_experiments", "fold_ids", "slides_table"]
+__all__ = [
+    "configured_modalities",
+    "plan_experiments",
+    "fold_ids",
+    "slides_table",
+    "images_table",
+    "INPUT_MODALITY",
+]
 
 _SHEET_MODALITIES = {
     "slides": ("wsi",),
@@ -28,6 +35,10 @@ def _has_rows(path: str | Path) -> bool:
     with open(path) as fh:
         fh.readline()
         return bool(fh.readline().strip())
+
+
+#: Experiment input key -> the modality (cohort.tsv column) it needs, where they differ.
+INPUT_MODALITY = {"radiomics": "mri"}
 
 
 def configured_modalities(config: Mapping[str, Any]) -> set[str]:
@@ -53,7 +64,8 @@ def plan_experiments(config: Mapping[str, Any]) -> tuple[list[str], dict[str, st
     available = configured_modalities(config)
     active, excluded = [], {}
     for name, spec in config["experiments"].items():
-        missing = sorted(set(spec["inputs"]) - available)
+        needs = {INPUT_MODALITY.get(key, key) for key in spec["inputs"]}
+        missing = sorted(needs - available)
         if missing:
             excluded[name] = f"the cohort has no {', '.join(missing)} data"
         else:
@@ -85,3 +97,22 @@ def slides_table(config: Mapping[str, Any]) -> pd.DataFrame:
     df["path"] = [str(resolve_path(sheet, p)) if isinstance(p, str) else "" for p in df["path"]]
     df["mpp"] = pd.to_numeric(df.get("mpp", pd.Series(index=df.index, dtype=float)), "coerce")
     return df[columns].reset_index(drop=True)
+
+
+def images_table(config: Mapping[str, Any]) -> pd.DataFrame:
+    """The images sheet as the workflow plans it: ``patient_id``, ``channel``, ``path``.
+
+    Read without validation (the cohort stage reports every problem); paths resolved against
+    the sheet's folder; the first row of a duplicated (patient, channel) is kept. Empty when
+    no images sheet is configured.
+    """
+    from mmsurv.cohort.sheets import read_sheet, resolve_path
+
+    sheet = config["cohort"].get("images")
+    columns = ["patient_id", "channel", "path"]
+    df = read_sheet(sheet, []) if sheet and _has_rows(sheet) else None
+    if df is None or not set(columns) <= set(df.columns):
+        return pd.DataFrame(columns=columns)
+    df = df.dropna(subset=["patient_id", "channel"]).drop_duplicates(["patient_id", "channel"])
+    df["path"] = [str(resolve_path(sheet, p)) if isinstance(p, str) else "" for p in df["path"]]
+    return df[columns].astype(str).reset_index(drop=True)

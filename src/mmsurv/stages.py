@@ -27,6 +27,11 @@ __all__ = [
     "run_extract",
     "run_rna",
     "run_attention",
+    "run_gradcam",
+    "run_mri_preprocess",
+    "run_mri_qc",
+    "run_radiomics_patient",
+    "run_radiomics",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,11 +67,14 @@ def run_train(
     threads: int = 1,
     features: Sequence[str | Path] = (),
     rna: str | Path | None = None,
+    mri: Sequence[str | Path] = (),
+    radiomics: str | Path | None = None,
 ) -> None:
     """Train one (experiment, fold); see :func:`mmsurv.models.train.train_fold`.
 
     ``features`` are the slides' feature files (``{slide_id}.h5``), ``rna`` the cleaned RNA
-    matrix of the omics stage, for experiments with those inputs.
+    matrix of the omics stage, ``mri`` the patients' MRI preprocessing records
+    (``preprocess.json``), ``radiomics`` the radiomics table, for experiments with those inputs.
     """
     from mmsurv.cohort import load_samples
     from mmsurv.models.train import train_fold
@@ -84,6 +92,8 @@ def run_train(
         features={Path(f).stem: f for f in features} if features else None,
         rna=rna,
         slides=slides_table(config) if features else None,
+        mri=list(mri) or None,
+        radiomics=radiomics,
     )
 
 
@@ -142,9 +152,17 @@ def run_evaluate(
     survival: str | Path,
     out_metrics: str | Path,
     out_km: str | Path,
+    out_calibration: str | Path | None = None,
+    out_roc: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Write ``results/metrics/{experiment}.tsv`` and the experiment's Kaplan-Meier figure."""
-    from mmsurv.evaluation import assign_risk_groups, evaluate_experiment, plot_km
+    """Write ``results/metrics/{experiment}.tsv`` and the experiment's Kaplan-Meier figure,
+    and its calibration and time-dependent ROC figures when their paths are given."""
+    from mmsurv.evaluation import (
+        assign_risk_groups,
+        evaluate_experiment,
+        plot_km,
+        write_diagnostics,
+    )
 
     preds = read_tsv(predictions)
     surv = pd.read_parquet(survival)
@@ -155,6 +173,8 @@ def run_evaluate(
     patient_rows = preds[preds["slide_id"].fillna("").astype(str) == ""]
     grouped = assign_risk_groups(patient_rows, config["evaluation"]["risk_group_quantile"])
     plot_km(grouped, experiment, out_km)
+    if out_calibration is not None and out_roc is not None:
+        write_diagnostics(config["evaluation"], experiment, preds, surv, out_calibration, out_roc)
     return metrics
 
 
@@ -172,12 +192,19 @@ def run_report(
     attention: Mapping[str, str | Path] | None = None,
     features: Mapping[str, str | Path] | None = None,
     wsi_qc: str | Path | None = None,
+    calibration: Mapping[str, str | Path] | None = None,
+    roc: Mapping[str, str | Path] | None = None,
+    gradcam: Mapping[str, str | Path] | None = None,
+    mri_qc: str | Path | None = None,
 ) -> None:
     """Write ``results/report/metrics.tsv``, the C-index figure and ``index.html``.
 
-    ``curves`` and ``attention`` map experiments to their training-curve and attention
-    figures, ``features`` encoders to their provenance tables, ``wsi_qc`` is the slides' QC
-    table.
+    ``gradcam`` maps MRI networks to their Grad-CAM figures; ``mri_qc`` is the imaged
+    patients' preprocessing QC table.
+
+    ``curves``, ``attention``, ``calibration`` and ``roc`` map experiments to their
+    training-curve, attention, calibration and ROC figures, ``features`` encoders to their
+    provenance tables, ``wsi_qc`` is the slides' QC table.
     """
     from mmsurv.cohort import load_samples
     from mmsurv.report import (
@@ -212,6 +239,10 @@ def run_report(
         attention=dict(attention or {}),
         features={k: read_tsv(v) for k, v in (features or {}).items()},
         wsi_qc=read_tsv(wsi_qc) if wsi_qc else None,
+        gradcam=dict(gradcam or {}),
+        mri_qc=read_tsv(mri_qc) if mri_qc else None,
+        calibration_pngs=dict(calibration or {}),
+        roc_pngs=dict(roc or {}),
     )
 
 
@@ -368,3 +399,98 @@ def run_attention(
         )
     title = f"{experiment} ({endpoint}): attention over test slides, highest and lowest risk"
     plot_attention(panels, title, out)
+
+
+def run_mri_preprocess(
+    config: Mapping[str, Any],
+    patient_id: str,
+    files: Mapping[str, str],
+    out_dir: str | Path,
+    out_montage: str | Path,
+) -> bool:
+    """Preprocess one patient's MRI into ``results/mri/preprocessed/{patient}/``.
+
+    ``files`` maps channel (sequences and ``mask``) -> path from the images sheet. Returns
+    False when the patient was skipped (``mri.on_error: skip``); see
+    :func:`mmsurv.mri.stage.preprocess_one_patient`.
+    """
+    from mmsurv.mri.stage import preprocess_one_patient
+
+    return preprocess_one_patient(config["mri"], patient_id, files, out_dir, out_montage)
+
+
+def run_mri_qc(records: Sequence[str | Path], out: str | Path) -> None:
+    """Write ``results/mri/qc.tsv`` from the patients' ``preprocess.json`` records."""
+    from mmsurv.mri.stage import qc_table
+
+    write_tsv(qc_table(records), out)
+
+
+def run_radiomics_patient(
+    config: Mapping[str, Any], patient_id: str, record: str | Path, out: str | Path
+) -> None:
+    """PyRadiomics features of one preprocessed patient: ``results/mri/radiomics/{patient}.tsv``."""
+    from mmsurv.mri.stage import radiomics_one_patient
+
+    radiomics_one_patient(config["mri"], patient_id, record, out)
+
+
+def run_radiomics(rows: Sequence[str | Path], out: str | Path) -> None:
+    """Merge the patients' radiomics rows into ``results/mri/radiomics.parquet``."""
+    from mmsurv.mri.stage import merge_radiomics
+
+    merge_radiomics(rows, out)
+
+
+def run_gradcam(
+    config: Mapping[str, Any],
+    experiment: str,
+    model: str | Path,
+    predictions: str | Path,
+    records: Sequence[str | Path],
+    out: str | Path,
+    n_patients: int = 4,
+) -> None:
+    """Grad-CAM maps of a 3D MRI network over test patients of one fold.
+
+    The fitted model of the first endpoint is applied to the ``n_patients`` test patients with
+    the highest and lowest predicted risk (half each); the map comes from the image
+    subnetwork's last convolutional layer (see the model's ``grad_cam``).
+    """
+    import joblib
+    import numpy as np
+
+    from mmsurv.cohort import load_samples
+    from mmsurv.models.train import experiment_inputs
+    from mmsurv.report.gradcam import plot_gradcam
+
+    models = joblib.load(model)
+    endpoint = next(iter(models))
+    fitted = models[endpoint]
+    preds = read_tsv(predictions)
+    test = preds[(preds["endpoint"] == endpoint) & (preds["split"] == "test")]
+    test = test.sort_values("risk", ascending=False)
+    half = max(1, n_patients // 2)
+    chosen = pd.concat([test.head(half), test.tail(half)]).drop_duplicates("patient_id")
+    X, _ = experiment_inputs(config, experiment, load_samples(config), mri=records)
+    X = X.loc[[p for p in chosen["patient_id"] if p in X.index]]
+    cams = fitted.grad_cam(X) if len(X) else {}
+    panels = []
+    for _, row in chosen.iterrows():
+        if row["patient_id"] not in cams:
+            continue
+        with np.load(X.at[row["patient_id"], "mri"]) as crop:
+            channels = {c: crop[c] for c in fitted.channels}
+            mask = crop["mask"]
+        panels.append(
+            {
+                "patient_id": row["patient_id"],
+                "risk": float(row["risk"]),
+                "time": float(row["time"]),
+                "event": int(row["event"]),
+                "channels": channels,
+                "mask": mask,
+                "cam": cams[row["patient_id"]],
+            }
+        )
+    plot_gradcam(panels, f"{experiment} ({endpoint}), test patients: Grad-CAM", out)

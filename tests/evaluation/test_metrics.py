@@ -10,6 +10,8 @@ from sksurv.metrics import concordance_index_censored
 from mmsurv.evaluation.evaluate import METRIC_COLUMNS, evaluate_experiment
 from mmsurv.evaluation.metrics import (
     bootstrap_c_interval,
+    bootstrap_c_samples,
+    brier_at,
     censoring_reference,
     eval_times,
     harrell_c,
@@ -45,15 +47,21 @@ def test_harrell_c_matches_scikit_survival():
 def test_bootstrap_interval_brackets_estimate_and_resamples_patients():
     t, e, r = _cohort()
     c = harrell_c(t, e, r)
-    lo, hi = bootstrap_c_interval(t, e, r, np.arange(len(t)), 300, seed=0)
+    lo, hi, sd = bootstrap_c_interval(t, e, r, np.arange(len(t)), 300, seed=0)
     assert lo < c < hi and hi - lo < 0.25
+    # the SD comes from the same resamples as the interval
+    samples = bootstrap_c_samples(t, e, r, np.arange(len(t)), 300, seed=0)
+    assert len(samples) == 300 and sd == pytest.approx(np.std(samples, ddof=1))
+    assert (lo, hi) == tuple(np.quantile(samples, [0.025, 0.975]))
+    assert 0 < sd < (hi - lo) / 2
     # duplicating every row under the same patient must not narrow the interval
     groups = np.repeat(np.arange(len(t)), 2)
-    lo2, hi2 = bootstrap_c_interval(
+    lo2, hi2, _ = bootstrap_c_interval(
         np.repeat(t, 2), np.repeat(e, 2), np.repeat(r, 2), groups, 300, seed=0
     )
     assert (hi2 - lo2) > 0.8 * (hi - lo)
-    assert bootstrap_c_interval(t, e, r, np.arange(len(t)), 300, seed=0) == (lo, hi)
+    assert bootstrap_c_interval(t, e, r, np.arange(len(t)), 300, seed=0) == (lo, hi, sd)
+    assert all(np.isnan(bootstrap_c_interval(t, e, r, np.arange(len(t)), 0, seed=0)))
 
 
 def test_uno_c_close_to_harrell_without_heavy_censoring():
@@ -93,6 +101,21 @@ def test_integrated_brier_better_for_informative_model():
     assert 0 < good < bad < 0.5
 
 
+def test_brier_at_horizon_from_scikit_survival():
+    t, e, r = _cohort(400)
+    ref = censoring_reference(t[:300], e[:300], t[300:], e[300:])
+    h = float(np.median(t[300:]))
+    informative = np.exp(-np.exp(r[300:]) * h / 500)
+    flat = np.full(100, np.exp(-h / 700))
+    good = brier_at(*ref, t[300:], e[300:], informative, h)
+    bad = brier_at(*ref, t[300:], e[300:], flat, h)
+    assert 0 < good < bad < 1
+    # the horizon must lie inside the evaluated patients' follow-up
+    assert np.isnan(brier_at(*ref, t[300:], e[300:], informative, t[300:].max() + 1))
+    assert np.isnan(brier_at(*ref, t[300:], e[300:], informative, t[300:].min() - 1))
+    assert np.isnan(brier_at(*ref, t[300:], e[300:], np.full(100, np.nan), h))
+
+
 def _predictions(fold_shift=0.0):
     t, e, r = _cohort(150)
     split = np.array(["train"] * 100 + ["val"] * 10 + ["test"] * 40)
@@ -125,6 +148,63 @@ def test_risk_group_cut_comes_from_training_risks_only():
 def test_logrank_separates_planted_groups():
     preds = assign_risk_groups(_predictions(), 0.5)
     assert logrank_p(preds[preds["split"] == "train"]) < 0.01
+
+
+def _curves(preds, n_grid=100):
+    """Long survival curves of the true model S(t | x) = exp(-t exp(risk) / 500) on each fold's
+    grid (0 to the last training time), as the training stage stores them."""
+    rows = []
+    for fold, part in preds.groupby("fold"):
+        grid = np.linspace(0, part.loc[part["split"] == "train", "time"].max(), n_grid)
+        surv = np.exp(-np.outer(np.exp(part["risk"].to_numpy()), grid) / 500)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": np.repeat(part["patient_id"].to_numpy(), n_grid),
+                    "endpoint": np.repeat(part["endpoint"].to_numpy(), n_grid),
+                    "split": np.repeat(part["split"].to_numpy(), n_grid),
+                    "time": np.tile(grid, len(part)),
+                    "survival": surv.ravel(),
+                    "fold": fold,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+_EV = {
+    "bootstrap": 50,
+    "time_quantiles": [0.1, 0.8],
+    "n_times": 10,
+    "risk_group_quantile": 0.5,
+    "horizon_days": 365,
+    "calibration_bins": 5,
+}
+
+
+def test_evaluate_experiment_brier_and_sd_columns():
+    preds = _predictions()
+    m = evaluate_experiment("x", preds, _curves(preds), {"seed": 0, "evaluation": _EV})
+    assert list(m.columns[-3:]) == ["c_index_sd", "brier", "horizon_days"]
+    for _, row in m.iterrows():
+        assert 0 <= row["brier"] <= 1 and row["c_index_sd"] > 0
+        assert row["horizon_days"] == 365 and 0 < row["ibs"] < 1
+    # without survival curves: no Brier score; without bootstrap: no SD
+    none = evaluate_experiment("x", preds, None, {"seed": 0, "evaluation": _EV})
+    assert none["brier"].isna().all() and none["c_index_sd"].notna().all()
+    no_boot = evaluate_experiment(
+        "x", preds, None, {"seed": 0, "evaluation": _EV | {"bootstrap": 0}}
+    )
+    assert no_boot["c_index_sd"].isna().all()
+
+
+def test_evaluate_experiment_brier_nan_beyond_follow_up():
+    preds = _predictions()
+    beyond = float(preds["time"].max()) + 1.0
+    ev = _EV | {"horizon_days": beyond}
+    m = evaluate_experiment("x", preds, _curves(preds), {"seed": 0, "evaluation": ev})
+    assert m["brier"].isna().all() and m["ibs"].notna().all()
+    assert (m["horizon_days"] == beyond).all()
 
 
 def test_evaluate_experiment_columns_and_oracle(tmp_path):

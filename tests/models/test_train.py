@@ -152,3 +152,42 @@ def test_slide_and_rna_inputs_one_row_per_usable_slide(config, tmp_path):
     X, _ = experiment_inputs(config, "rna_only", pd.DataFrame(), rna=tmp_path / "rna.parquet")
     assert list(X.columns) == ["patient_id", "rna:G0", "rna:G1"]
     assert list(X.index) == list(X["patient_id"]) == list(rna.index) and X.index.name is None
+
+
+def test_radiomics_mri_and_clinical_inputs_one_row_per_patient(config, tmp_path):
+    """Radiomics columns of the chosen sequences become numeric variables; clinical variables
+    join them; skipped MRI patients and patients lacking an input are left out."""
+    from mmsurv.models.train import experiment_inputs
+
+    samples = load_samples(config)
+    pids = list(samples["patient_id"][:3])
+    table = pd.DataFrame(
+        {"t1ce_original_shape_MeshVolume": [1.0, 2.0], "t2_original_firstorder_Mean": [3.0, 4.0]},
+        index=pd.Index(pids[:2], name="patient_id"),
+    )
+    table["flair_original_firstorder_Mean"] = 0.0
+    table.to_parquet(tmp_path / "radiomics.parquet")
+    records = []
+    for pid, status in zip(pids, ["ok", "skipped", "ok"], strict=True):
+        (tmp_path / pid).mkdir()
+        records.append(tmp_path / pid / "preprocess.json")
+        records[-1].write_text(json.dumps({"patient_id": pid, "status": status, "reason": "x"}))
+    config["experiments"]["rad"] = {
+        "model": "rsf",
+        "inputs": {"radiomics": ["t1ce", "t2"], "clinical": "all"},
+    }
+    config["experiments"]["net"] = {
+        "model": "mri_clinical_mmnn",
+        "inputs": {"mri": ["t1ce", "t2"], "clinical": "all"},
+    }
+    X, kwargs = experiment_inputs(config, "rad", samples, radiomics=tmp_path / "radiomics.parquet")
+    radiomics = ["t1ce_original_shape_MeshVolume", "t2_original_firstorder_Mean"]
+    numeric = config["clinical"]["numeric"]
+    assert list(X.index) == pids[:2] and X.index.name == "patient_id"
+    assert kwargs["numeric"] == radiomics + numeric
+    assert kwargs["categorical"] == config["clinical"]["categorical"]
+    assert "flair_original_firstorder_Mean" not in X.columns
+    X, kwargs = experiment_inputs(config, "net", samples, mri=records)
+    assert list(X.index) == [pids[0], pids[2]]  # the skipped patient is left out
+    assert X.loc[pids[2], "mri"] == str(tmp_path / pids[2] / "crop.npz")
+    assert kwargs["channels"] == ["t1ce", "t2"] and kwargs["numeric"] == numeric

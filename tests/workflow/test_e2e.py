@@ -49,6 +49,13 @@ def run(tmp_path_factory) -> Path:
                 "evaluation": {"bootstrap": 200},
                 # small encoder input keeps the CPU extraction of the smoke run short
                 "wsi": {"num_workers": 1, "encoders": {"resnet18": {"input_size_px": 64}}},
+                # the smallest crop DenseNet-121 takes (5 halvings), and few epochs
+                "mri": {"crop_size": [32, 32, 32], "n4": {"iterations": [20, 10]}},
+                "experiments": {
+                    name: {"params": {"epochs": 3}}
+                    for name in ("mri_densenet", "mri_clinical_mmnn", "mri_clinical_mmnn_gb")
+                }
+                | {"mri_clinical_mmnn_gb": {"params": {"epochs": 4, "blend_every": 2}}},
             }
         )
     )
@@ -79,7 +86,10 @@ CLINICAL = [
     "clinical_full_rsf",
 ]
 SLIDE_LEVEL = ["wsi_abmil", "wsi_rna_average", "wsi_rna_xattn"]
-EXPERIMENTS = [*CLINICAL, "rna_coxnet", "rna_mlp", *SLIDE_LEVEL]
+RADIOMICS = ["radiomics_rsf", "radiomics_clinical_rsf", "radiomics_clinical_coxnet"]
+MRI_NETS = ["mri_densenet", "mri_clinical_mmnn", "mri_clinical_mmnn_gb"]
+EXPERIMENTS = [*CLINICAL, "rna_coxnet", "rna_mlp", *SLIDE_LEVEL, *RADIOMICS, *MRI_NETS]
+NETWORKS = ["rna_mlp", *SLIDE_LEVEL, *MRI_NETS]
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -134,8 +144,38 @@ def test_report(run):
         assert experiment in html
     assert "oracle C" in html and "C (WSI)" in html and "C (case)" in html
     assert "randomly initialised network" in html
-    # forest + one Kaplan-Meier per experiment + curves of 4 networks + 2 attention maps
-    assert html.count("data:image/png;base64,") == 1 + len(EXPERIMENTS) + 4 + 2
+    # forest, KM per experiment, network curves, 2 attention and 3 Grad-CAM maps
+    figures = 1 + 3 * len(EXPERIMENTS) + len(NETWORKS) + 2 + 3  # + calibration, ROC each
+    assert html.count("data:image/png;base64,") == figures
+    assert "Grad-CAM" in html and "MRI preprocessing" in html
+
+
+def test_every_imaged_patient_is_preprocessed_with_a_montage(run):
+    images = pd.read_csv(run / "resources/demo/smoke-seed0/images.tsv", sep="\t")
+    patients = sorted(images["patient_id"].unique())
+    qc = pd.read_csv(run / "results/mri/qc.tsv", sep="\t", keep_default_na=False)
+    assert sorted(qc["patient_id"]) == patients and (qc["status"] == "ok").all()
+    for pid in patients:
+        folder = run / f"results/mri/preprocessed/{pid}"
+        for name in ("t1", "t1ce", "t2", "flair", "mask", "head_mask"):
+            assert (folder / f"{name}.nii.gz").stat().st_size > 0
+        with np.load(folder / "crop.npz") as crop:
+            assert crop["t1ce"].shape == (32, 32, 32)
+        assert (run / f"results/mri/qc/{pid}.png").stat().st_size > 0
+    radiomics = pd.read_parquet(run / "results/mri/radiomics.parquet")
+    assert sorted(radiomics.index) == patients
+    assert {c.split("_")[0] for c in radiomics.columns} == {"t1ce", "t2"}
+    assert radiomics.shape[1] > 150  # about 100 per sequence
+
+
+def test_gradient_blending_weights_are_logged(run):
+    log = json.loads((run / "results/models/mri_clinical_mmnn_gb/fold0/train_log.json").read_text())
+    history = pd.DataFrame(log["endpoints"]["os"]["model"]["history"])
+    weights = history[["w_mm", "w_image", "w_clinical"]]
+    assert np.allclose(weights.sum(axis=1), 1.0)
+    assert np.allclose(weights.iloc[0], 1 / 3)  # uniform at the start
+    plain = json.loads((run / "results/models/mri_clinical_mmnn/fold0/train_log.json").read_text())
+    assert "w_mm" not in pd.DataFrame(plain["endpoints"]["os"]["model"]["history"])
 
 
 def test_rerun_is_a_no_op_and_one_stage_can_be_forced(run):

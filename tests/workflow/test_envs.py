@@ -22,9 +22,11 @@ def _pip_pins() -> dict[str, str]:
         if "==" in line:
             name, version = line.split("==")
             pins[name.lower()] = version
-    # torch is installed first by install.sh (a local CPU wheel), not from requirements.txt
-    torch = re.search(r'"torch==([0-9.]+)"', (ROOT / "install.sh").read_text())
-    pins["torch"] = torch.group(1)
+    # torch (a local CPU wheel) and pyradiomics (built without isolation) are installed first
+    # by install.sh, not from requirements.txt
+    install = (ROOT / "install.sh").read_text()
+    for name in ("torch", "pyradiomics"):
+        pins[name] = re.search(rf'"{name}==([0-9.]+)"', install).group(1)
     return pins
 
 

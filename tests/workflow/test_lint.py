@@ -13,7 +13,9 @@ BIN = Path(sys.executable).parent
 
 
 def _run(*cmd: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, encoding="utf-8", timeout=300
+    )
 
 
 def test_ruff_check_and_format():

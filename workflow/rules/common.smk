@@ -12,8 +12,8 @@ from mmsurv.config import (
     validate_config,
     with_demo_cohort,
 )
-from mmsurv.models.registry import ATTENTION_MODELS, NEURAL_MODELS
-from mmsurv.plan import fold_ids, plan_experiments, slides_table
+from mmsurv.models.registry import ATTENTION_MODELS, GRADCAM_MODELS, NEURAL_MODELS
+from mmsurv.plan import fold_ids, images_table, plan_experiments, slides_table
 
 # No cohort configured -> the demo cohort (written on first use); then schema + cross checks.
 try:
@@ -46,6 +46,19 @@ TILING = {
     for k, v in config["wsi"].items()
     if k not in ("encoders", "batch_size", "num_workers")
 }
+IMAGES = images_table(config)
+#: Sequences preprocessed for every imaged patient, and the channels written (+ subtraction).
+MRI_SEQUENCES = list(config["mri"]["sequences"])
+MRI_CHANNELS = MRI_SEQUENCES + (["t1ce_t1"] if config["mri"]["subtraction"] else [])
+#: Patients of the images sheet with any MRI sequence: one preprocessing job each.
+MRI_PATIENTS = sorted(
+    set(IMAGES.loc[IMAGES["channel"].isin(MRI_SEQUENCES), "patient_id"])
+)
+#: Preprocessing settings (rerun triggers of mri_preprocess; radiomics has its own rule).
+MRI_SETTINGS = {k: v for k, v in config["mri"].items() if k != "radiomics"}
+GRADCAM = [
+    e for e in EXPERIMENTS if config["experiments"][e]["model"] in GRADCAM_MODELS
+]
 #: 1 when the GPU rules must request a GPU from the scheduler (device: cuda), else 0.
 GPUS = 1 if config["device"] == "cuda" else 0
 
@@ -56,6 +69,7 @@ wildcard_constraints:
     fold=r"\d+",
     slide=r"[^/]+",
     encoder=r"[^/]+",
+    patient=r"[^/]+",
 
 
 def canonical(value):
@@ -94,6 +108,10 @@ def train_inputs(wildcards):
         inputs["features"] = encoder_features(wanted["wsi"])
     if "rna" in wanted:
         inputs["rna"] = f"{RESULTS}/omics/rna.parquet"
+    if "mri" in wanted:
+        inputs["mri"] = mri_records()
+    if "radiomics" in wanted:
+        inputs["radiomics"] = f"{RESULTS}/mri/radiomics.parquet"
     return inputs
 
 
@@ -128,9 +146,11 @@ def fold_dirs(wildcards):
 def all_targets():
     """Targets of the default run: every active experiment's metrics and the report."""
     wsi_qc = [f"{RESULTS}/wsi/qc.tsv"] if len(SLIDES) else []
+    mri_qc = [f"{RESULTS}/mri/qc.tsv"] if MRI_PATIENTS else []
     return [
         f"{RESULTS}/cohort/cohort.tsv",
         *wsi_qc,
+        *mri_qc,
         *expand(f"{RESULTS}/metrics/{{experiment}}.tsv", experiment=EXPERIMENTS),
         f"{RESULTS}/report/metrics.tsv",
         f"{RESULTS}/report/index.html",
@@ -222,3 +242,40 @@ def attention_inputs(wildcards):
         f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/predictions.tsv"
     )
     return inputs
+
+
+def mri_patient_files(wildcards):
+    """The patient's sequence and mask files that exist (a missing one is reported by the
+    cohort stage and by the patient's own job, not by failing the whole DAG)."""
+    rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
+    wanted = rows[rows["channel"].isin([*MRI_SEQUENCES, "mask"])]
+    return {c: p for c, p in zip(wanted["channel"], wanted["path"]) if Path(p).exists()}
+
+
+def mri_patient_params(wildcards):
+    """Every sequence and mask path of ``{patient}`` in the images sheet (JSON)."""
+    rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
+    wanted = rows[rows["channel"].isin([*MRI_SEQUENCES, "mask"])]
+    return canonical(dict(zip(wanted["channel"], wanted["path"])))
+
+
+def mri_records(wildcards=None):
+    """Every imaged patient's preprocessing record (``preprocess.json``, beside crop.npz)."""
+    return expand(
+        f"{RESULTS}/mri/preprocessed/{{patient}}/preprocess.json", patient=MRI_PATIENTS
+    )
+
+
+def radiomics_files(wildcards=None):
+    """Every imaged patient's radiomics row."""
+    return expand(f"{RESULTS}/mri/radiomics/{{patient}}.tsv", patient=MRI_PATIENTS)
+
+
+def gradcam_inputs(wildcards):
+    """What the Grad-CAM figure reads: the first fold's model and predictions, the crops."""
+    fold = FOLDS[0]
+    return {
+        "model": f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/model.joblib",
+        "predictions": f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/predictions.tsv",
+        "mri": mri_records(),
+    }

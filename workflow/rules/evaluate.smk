@@ -1,5 +1,6 @@
 rule evaluate:
-    """Metrics per (endpoint, fold, split) and Kaplan-Meier curves of training-cut risk groups."""
+    """Metrics per (endpoint, fold, split), Kaplan-Meier curves of training-cut risk groups,
+    calibration and time-dependent ROC at the horizon."""
     input:
         predictions=f"{RESULTS}/predictions/{{experiment}}.tsv",
         survival=f"{RESULTS}/predictions/{{experiment}}.survival.parquet",
@@ -9,6 +10,18 @@ rule evaluate:
             f"{RESULTS}/report/figures/{{experiment}}.km.png",
             caption="../report/km.rst",
             category="Kaplan-Meier",
+            labels={"experiment": "{experiment}"},
+        ),
+        calibration=report(
+            f"{RESULTS}/report/figures/{{experiment}}.calibration.png",
+            caption="../report/calibration.rst",
+            category="Calibration",
+            labels={"experiment": "{experiment}"},
+        ),
+        roc=report(
+            f"{RESULTS}/report/figures/{{experiment}}.roc.png",
+            caption="../report/roc.rst",
+            category="Time-dependent ROC",
             labels={"experiment": "{experiment}"},
         ),
     log:

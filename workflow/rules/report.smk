@@ -7,6 +7,13 @@ rule report:
         km=expand(
             f"{RESULTS}/report/figures/{{experiment}}.km.png", experiment=EXPERIMENTS
         ),
+        calibration=expand(
+            f"{RESULTS}/report/figures/{{experiment}}.calibration.png",
+            experiment=EXPERIMENTS,
+        ),
+        roc=expand(
+            f"{RESULTS}/report/figures/{{experiment}}.roc.png", experiment=EXPERIMENTS
+        ),
         curves=expand(
             f"{RESULTS}/report/figures/{{experiment}}.loss.png", experiment=NEURAL
         ),
@@ -18,6 +25,10 @@ rule report:
             f"{RESULTS}/wsi/features/{{encoder}}.tsv", encoder=ENCODERS_USED
         ),
         wsi_qc=[f"{RESULTS}/wsi/qc.tsv"] if len(SLIDES) else [],
+        gradcam=expand(
+            f"{RESULTS}/report/figures/{{experiment}}.gradcam.png", experiment=GRADCAM
+        ),
+        mri_qc=[f"{RESULTS}/mri/qc.tsv"] if MRI_PATIENTS else [],
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.tsv",
@@ -41,6 +52,7 @@ rule report:
         neural=NEURAL,
         attention=ATTENTION,
         encoders=ENCODERS_USED,
+        gradcam=GRADCAM,
     script:
         "../scripts/report.py"
 
@@ -101,3 +113,22 @@ rule features_summary:
         "../envs/wsi.yaml"
     script:
         "../scripts/features_summary.py"
+
+
+rule gradcam:
+    """Grad-CAM maps of a 3D MRI network over test patients (first fold) on their crops."""
+    input:
+        unpack(gradcam_inputs),
+    output:
+        report(
+            f"{RESULTS}/report/figures/{{experiment}}.gradcam.png",
+            caption="../report/gradcam.rst",
+            category="Grad-CAM",
+            labels={"experiment": "{experiment}"},
+        ),
+    log:
+        f"{RESULTS}/logs/report/{{experiment}}.gradcam.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/gradcam.py"

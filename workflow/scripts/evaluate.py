@@ -1,4 +1,5 @@
-"""Rule adapter: metrics and Kaplan-Meier of one experiment (see mmsurv.stages.run_evaluate)."""
+"""Rule adapter: metrics, Kaplan-Meier, calibration and ROC figures of one experiment (see
+mmsurv.stages.run_evaluate)."""
 
 from mmsurv._logging import log_to_file
 from mmsurv.stages import run_evaluate
@@ -12,4 +13,6 @@ with log_to_file(sm.log[0]):
         sm.input.survival,
         sm.output.metrics,
         sm.output.km,
+        out_calibration=sm.output.calibration,
+        out_roc=sm.output.roc,
     )

@@ -19,4 +19,8 @@ with log_to_file(sm.log[0]):
         attention=dict(zip(sm.params.attention, sm.input.attention, strict=True)),
         features=dict(zip(sm.params.encoders, sm.input.features, strict=True)),
         wsi_qc=sm.input.wsi_qc[0] if sm.input.wsi_qc else None,
+        calibration=dict(zip(sm.params.experiments, sm.input.calibration, strict=True)),
+        roc=dict(zip(sm.params.experiments, sm.input.roc, strict=True)),
+        gradcam=dict(zip(sm.params.gradcam, sm.input.gradcam, strict=True)),
+        mri_qc=sm.input.mri_qc[0] if sm.input.mri_qc else None,
     )

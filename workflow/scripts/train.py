@@ -17,4 +17,6 @@ with log_to_file(sm.log[0]):
         threads=sm.threads,
         features=list(sm.input.get("features", [])),
         rna=sm.input.get("rna"),
+        mri=list(sm.input.get("mri", [])),
+        radiomics=sm.input.get("radiomics"),
     )

@@ -11,6 +11,7 @@ import pandas as pd
 
 from mmsurv.evaluation.metrics import (
     bootstrap_c_interval,
+    brier_at,
     censoring_reference,
     eval_times,
     harrell_c,
@@ -21,7 +22,7 @@ from mmsurv.evaluation.metrics import (
 from mmsurv.evaluation.risk_groups import assign_risk_groups, logrank_p
 from mmsurv.models.base import step_survival
 
-__all__ = ["METRIC_COLUMNS", "evaluate_experiment"]
+__all__ = ["METRIC_COLUMNS", "DEFAULT_HORIZON_DAYS", "evaluate_experiment", "survival_at"]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,16 @@ METRIC_COLUMNS = [
     "td_auc",
     "logrank_p",
     "c_index_oracle",
+    "c_index_sd",
+    "brier",
+    "horizon_days",
 ]
 
+#: Default Brier / calibration / ROC horizon (days) when the config has none (schema default).
+DEFAULT_HORIZON_DAYS = 365.0
 
-def _survival_at(curves: pd.DataFrame, patients: np.ndarray, times: np.ndarray) -> np.ndarray:
+
+def survival_at(curves: pd.DataFrame, patients: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Survival of ``patients`` at ``times`` from stored grid curves, shape (n, len(times))."""
     wide = curves.pivot(index="patient_id", columns="time", values="survival")
     wide = wide.loc[patients]
@@ -65,9 +72,10 @@ def _level_rows(
     """Metric rows of one prediction level (``patient`` or ``slide``).
 
     Slide rows are bootstrapped by patient (a patient's slides are drawn together); survival
-    curves exist for patient rows only, so ``ibs`` is NaN at slide level.
+    curves exist for patient rows only, so ``ibs`` and ``brier`` are NaN at slide level.
     """
     q = tuple(ev["time_quantiles"])
+    horizon = float(ev.get("horizon_days", DEFAULT_HORIZON_DAYS))
     rows = []
     grouped = assign_risk_groups(predictions, ev["risk_group_quantile"])
     for (endpoint, fold), part in grouped.groupby(["endpoint", "fold"], sort=True):
@@ -82,12 +90,12 @@ def _level_rows(
                 sub["event"].to_numpy(int),
                 sub["risk"].to_numpy(float),
             )
-            lo, hi = bootstrap_c_interval(
+            lo, hi, sd = bootstrap_c_interval(
                 t, e, r, sub["patient_id"].to_numpy(), ev["bootstrap"], seed
             )
             ref_t, ref_e = censoring_reference(t_tr, e_tr, t, e, same=split == "train")
             times = eval_times(t, e, q, ev["n_times"], upper=float(t_tr.max()))
-            ibs = float("nan")
+            ibs = brier = float("nan")
             if survival is not None and level == "patient":
                 curves = survival[
                     (survival["endpoint"] == endpoint)
@@ -95,8 +103,13 @@ def _level_rows(
                     & (survival["split"] == split)
                 ]
                 if not curves.empty:
-                    surv = _survival_at(curves, sub["patient_id"].to_numpy(), times)
+                    surv = survival_at(curves, sub["patient_id"].to_numpy(), times)
                     ibs = integrated_brier(ref_t, ref_e, t, e, surv, times)
+                    if horizon <= float(t_tr.max()):  # curves end at the last training time
+                        at_h = survival_at(
+                            curves, sub["patient_id"].to_numpy(), np.array([horizon])
+                        )
+                        brier = brier_at(ref_t, ref_e, t, e, at_h[:, 0], horizon)
             rows.append(
                 {
                     "experiment": experiment,
@@ -119,6 +132,9 @@ def _level_rows(
                         if oracle is not None
                         else float("nan")
                     ),
+                    "c_index_sd": sd,
+                    "brier": brier,
+                    "horizon_days": horizon,
                 }
             )
     return rows
@@ -139,7 +155,10 @@ def evaluate_experiment(
         ``results/predictions/{experiment}.tsv`` rows (all folds and splits).
     survival
         Long survival curves (patient_id, endpoint, fold, split, time, survival) or ``None``
-        when the model gives no survival function (then ``ibs`` is NaN).
+        when the model gives no survival function (then ``ibs`` and ``brier`` are NaN).
+    config
+        Needs ``seed`` and ``evaluation`` (``bootstrap``, ``time_quantiles``, ``n_times``,
+        ``risk_group_quantile``, ``horizon_days``).
     truth
         Synthetic cohorts: ``patient_id`` and ``risk`` (the generator's true log-hazard); its
         C-index on the same patients fills ``c_index_oracle``.

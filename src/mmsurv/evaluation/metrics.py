@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 from lifelines.utils import concordance_index
 from sksurv.metrics import (
+    brier_score,
     concordance_index_ipcw,
     cumulative_dynamic_auc,
     integrated_brier_score,
@@ -27,10 +28,12 @@ from sksurv.util import Surv
 __all__ = [
     "censoring_reference",
     "harrell_c",
+    "bootstrap_c_samples",
     "bootstrap_c_interval",
     "uno_c",
     "eval_times",
     "integrated_brier",
+    "brier_at",
     "mean_td_auc",
 ]
 
@@ -50,27 +53,25 @@ def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
         return float("nan")
 
 
-def bootstrap_c_interval(
+def bootstrap_c_samples(
     time: np.ndarray,
     event: np.ndarray,
     risk: np.ndarray,
     groups: np.ndarray,
     n_boot: int,
     seed: int,
-    level: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile interval of Harrell's C over bootstrap resamples of *patients*.
+) -> np.ndarray:
+    """Harrell's C over ``n_boot`` bootstrap resamples of *patients*, shape (m,), m <= n_boot.
 
     Parameters
     ----------
     groups
         Patient id of each row, shape (n,); rows of one patient (several slides) are drawn
-        together, so the interval reflects patient-level uncertainty.
+        together, so the spread reflects patient-level uncertainty.
     n_boot
-        Number of resamples; 0 gives (NaN, NaN). Resamples without a comparable pair are skipped.
+        Number of resamples (0 gives an empty array). Resamples without a comparable pair are
+        left out, so fewer than ``n_boot`` values may come back.
     """
-    if n_boot == 0:
-        return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     patients, inverse = np.unique(groups, return_inverse=True)
     members = [np.flatnonzero(inverse == k) for k in range(len(patients))]
@@ -81,11 +82,33 @@ def bootstrap_c_interval(
         c = harrell_c(time[idx], event[idx], risk[idx])
         if not np.isnan(c):
             stats.append(c)
-    if len(stats) < max(10, n_boot // 10):
-        return float("nan"), float("nan")
+    return np.asarray(stats, float)
+
+
+def bootstrap_c_interval(
+    time: np.ndarray,
+    event: np.ndarray,
+    risk: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int,
+    seed: int,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Percentile interval and standard deviation of Harrell's C over one set of patient
+    bootstrap resamples (:func:`bootstrap_c_samples`).
+
+    Returns
+    -------
+    ``(lo, hi, sd)``: the ``level`` percentile interval and the SD (ddof=1) of the resampled
+    C-indices, the "C-index (SD)" of seed-3 Table 3. All NaN when ``n_boot`` is 0 or fewer than
+    ``max(10, n_boot // 10)`` resamples had a comparable pair.
+    """
+    stats = bootstrap_c_samples(time, event, risk, groups, n_boot, seed)
+    if n_boot == 0 or len(stats) < max(10, n_boot // 10):
+        return float("nan"), float("nan"), float("nan")
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
+    return float(lo), float(hi), float(np.std(stats, ddof=1))
 
 
 def _surv(time: np.ndarray, event: np.ndarray) -> np.ndarray:
@@ -164,6 +187,38 @@ def integrated_brier(
     except ValueError as err:
         log.warning("integrated Brier score not computable: %s", err)
         return float("nan")
+
+
+def brier_at(
+    ref_time: np.ndarray,
+    ref_event: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    surv: np.ndarray,
+    horizon_days: float,
+) -> float:
+    """Brier score at ``horizon_days`` (scikit-survival ``brier_score``, Graf et al. 1999).
+
+    Each evaluated patient's squared error between the predicted survival ``surv`` (shape (n,),
+    S(horizon | x)) and the observed status at the horizon, weighted by the inverse probability
+    of censoring estimated (Kaplan-Meier) on ``ref_time``/``ref_event``; patients censored
+    before the horizon carry no weight. NaN when the horizon is not strictly inside the
+    evaluated patients' follow-up (sksurv needs ``min(time) <= horizon < max(time)``), when
+    ``surv`` has missing values, or when the censoring estimate is undefined there.
+    """
+    surv = np.asarray(surv, float)
+    if len(time) < 2 or not np.isfinite(surv).all():
+        return float("nan")
+    if not (np.min(time) <= horizon_days < np.max(time)):
+        return float("nan")
+    try:
+        _, score = brier_score(
+            _surv(ref_time, ref_event), _surv(time, event), surv[:, None], [horizon_days]
+        )
+    except ValueError as err:
+        log.warning("Brier score at %g days not computable: %s", horizon_days, err)
+        return float("nan")
+    return float(score[0])
 
 
 def mean_td_auc(

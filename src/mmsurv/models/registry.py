@@ -19,12 +19,14 @@ __all__ = [
     "MODALITIES",
     "NEURAL_MODELS",
     "ATTENTION_MODELS",
+    "GRADCAM_MODELS",
     "get_model",
     "tunable_parameters",
 ]
 
-#: Input modalities an experiment can name (columns of results/cohort/cohort.tsv).
-MODALITIES = ("clinical", "wsi", "mri", "dti", "rna", "scna")
+#: Inputs an experiment can name: the modalities (columns of results/cohort/cohort.tsv) and
+#: ``radiomics`` (features of the MRI; see ``mmsurv.plan.INPUT_MODALITY``).
+MODALITIES = ("clinical", "wsi", "mri", "radiomics", "dti", "rna", "scna")
 
 #: Model name -> "module:Class".
 MODELS: dict[str, str] = {
@@ -35,14 +37,29 @@ MODELS: dict[str, str] = {
     "wsi_abmil": "mmsurv.models.mil:ABMILModel",
     "wsi_rna_average": "mmsurv.models.mil:AverageFusionModel",
     "wsi_rna_xattn": "mmsurv.models.mil:CrossAttentionModel",
+    "coxnet": "mmsurv.models.coxnet:CoxnetModel",
+    "mri_densenet": "mmsurv.models.mri_model:MRIDenseNetModel",
+    "mri_clinical_mmnn": "mmsurv.models.mri_model:MRIClinicalMMNNModel",
 }
 
 #: Models that are neural networks trained with torch: their jobs request a GPU when
 #: ``device: cuda`` and their training curves are plotted.
-NEURAL_MODELS = frozenset({"rna_mlp", "wsi_abmil", "wsi_rna_average", "wsi_rna_xattn"})
+NEURAL_MODELS = frozenset(
+    {
+        "rna_mlp",
+        "wsi_abmil",
+        "wsi_rna_average",
+        "wsi_rna_xattn",
+        "mri_densenet",
+        "mri_clinical_mmnn",
+    }
+)
 
 #: Models with attention over patches (``predict_attention``): heatmaps in the report.
 ATTENTION_MODELS = frozenset({"wsi_abmil", "wsi_rna_xattn"})
+
+#: 3D image networks with ``grad_cam``: Grad-CAM maps of test patients in the report.
+GRADCAM_MODELS = frozenset({"mri_densenet", "mri_clinical_mmnn"})
 
 
 def get_model(name: str) -> type[SurvivalModel]:
@@ -55,7 +72,7 @@ def get_model(name: str) -> type[SurvivalModel]:
 
 
 #: Constructor arguments the training job supplies itself (not experiment parameters).
-_SUPPLIED = {"self", "numeric", "categorical", "seed", "threads", "device"}
+_SUPPLIED = {"self", "numeric", "categorical", "channels", "seed", "threads", "device"}
 
 
 def tunable_parameters(name: str) -> list[str]:

@@ -7,7 +7,7 @@ import itertools
 import json
 import logging
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,19 @@ def param_grid(params: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def experiment_patients(cohort: pd.DataFrame, requires: tuple[str, ...]) -> set[str]:
-    """Patients of the cohort table who have every modality in ``requires``."""
+    """Patients of the cohort table who have every modality an experiment's inputs need.
+
+    ``requires`` holds input keys; ``radiomics`` needs the ``mri`` column, and both MRI inputs
+    also need a tumor ``mask``.
+    """
+    from mmsurv.plan import INPUT_MODALITY
+
+    columns = {INPUT_MODALITY.get(key, key) for key in requires}
+    if "mri" in columns:
+        columns.add("mask")
     ok = np.ones(len(cohort), dtype=bool)
-    for modality in requires:
-        ok &= cohort[modality].astype(bool).to_numpy()
+    for column in sorted(columns):
+        ok &= cohort[column].astype(bool).to_numpy()
     return set(cohort.loc[ok, "patient_id"])
 
 
@@ -96,6 +105,8 @@ def experiment_inputs(
     features: Mapping[str, str | Path] | None = None,
     rna: str | Path | None = None,
     slides: pd.DataFrame | None = None,
+    mri: Sequence[str | Path] | None = None,
+    radiomics: str | Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Input table of an experiment and the model's keyword arguments.
 
@@ -114,10 +125,17 @@ def experiment_inputs(
         ``results/omics/rna.parquet`` (patients x genes).
     slides
         The slides sheet (slide_id, patient_id).
+    mri
+        The patients' ``results/mri/preprocessed/{patient}/preprocess.json`` records (the
+        tumor crop ``crop.npz`` lies beside each); see :func:`_mri_inputs`.
+    radiomics
+        ``results/mri/radiomics.parquet`` (patients x ``{sequence}_{feature}``).
     """
     inputs = config["experiments"][experiment]["inputs"]
     if set(inputs) == {"clinical"}:
         return _clinical_inputs(config, experiment, samples, inputs["clinical"])
+    if set(inputs) & {"mri", "radiomics"}:
+        return _mri_inputs(config, experiment, samples, mri, radiomics)
     if "clinical" in inputs:
         raise NotImplementedError(
             f"experiment {experiment!r}: clinical inputs combined with {sorted(inputs)} are not "
@@ -147,6 +165,62 @@ def experiment_inputs(
         X = X[["patient_id", *[c for c in X.columns if c != "patient_id"]]]
     assert X is not None
     return X, {}
+
+
+def _mri_inputs(
+    config: Mapping[str, Any],
+    experiment: str,
+    samples: pd.DataFrame,
+    records: Sequence[str | Path] | None,
+    radiomics: str | Path | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Input table of an experiment with ``mri`` and/or ``radiomics`` (+ ``clinical``) inputs.
+
+    One row per patient (index ``patient_id``). ``mri: [channel, ...]``: column ``mri``, the
+    path of the patient's tumor crop (``crop.npz``); patients whose preprocessing was skipped
+    are left out; the model gets ``channels``. ``radiomics: [sequence, ...]``: the columns
+    ``{sequence}_{feature}`` of those sequences, passed to the model as numeric variables.
+    ``clinical: SET``: the set's variables (numeric / categorical keywords). Patients lacking
+    an input are left out (nothing is filled in here; a partly missing clinical row is imputed
+    inside the model on training patients).
+    """
+    from mmsurv.mri.stage import usable_crops
+
+    inputs = config["experiments"][experiment]["inputs"]
+    parts: list[pd.DataFrame] = []
+    kwargs: dict[str, Any] = {"numeric": [], "categorical": []}
+    if "mri" in inputs:
+        if records is None:
+            raise ValueError(f"experiment {experiment!r} needs the MRI preprocessing records")
+        crops = usable_crops(records)
+        parts.append(pd.DataFrame({"mri": crops}, index=pd.Index(list(crops), name="patient_id")))
+        kwargs["channels"] = list(inputs["mri"])
+    if "radiomics" in inputs:
+        if radiomics is None:
+            raise ValueError(f"experiment {experiment!r} needs the radiomics table")
+        table = pd.read_parquet(radiomics)
+        table.index = table.index.astype(str)
+        prefixes = tuple(f"{seq}_" for seq in inputs["radiomics"])
+        columns = [c for c in table.columns if c.startswith(prefixes)]
+        if not columns:
+            raise ValueError(
+                f"experiment {experiment!r}: {radiomics} has no features of "
+                f"{list(inputs['radiomics'])} (mri.radiomics.sequences lists the extracted ones)"
+            )
+        parts.append(table[columns].dropna(how="all"))
+        kwargs["numeric"] += columns
+    if "clinical" in inputs:
+        clinical, kinds = _clinical_inputs(config, experiment, samples, inputs["clinical"])
+        parts.append(clinical)
+        kwargs["numeric"] += kinds["numeric"]
+        kwargs["categorical"] += kinds["categorical"]
+    X = parts[0]
+    for part in parts[1:]:
+        X = X.join(part, how="inner")
+    X.index.name = "patient_id"
+    if not (kwargs["numeric"] or kwargs["categorical"]):
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("numeric", "categorical")}
+    return X, kwargs
 
 
 def time_grid(train_time: np.ndarray) -> np.ndarray:
@@ -312,6 +386,8 @@ def train_fold(
     features: Mapping[str, str | Path] | None = None,
     rna: str | Path | None = None,
     slides: pd.DataFrame | None = None,
+    mri: Sequence[str | Path] | None = None,
+    radiomics: str | Path | None = None,
 ) -> None:
     """Train ``experiment`` on ``fold`` for each of its endpoints and write the fold folder.
 
@@ -319,13 +395,15 @@ def train_fold(
     slide and patient rows for slide-level experiments), ``survival.parquet`` (long:
     patient_id, endpoint, split, time, survival on a grid) and ``train_log.json`` (candidates,
     validation scores, chosen parameters, sizes, timings, training curves of networks).
-    ``features``, ``rna`` and ``slides`` are needed by experiments with those inputs (see
-    :func:`experiment_inputs`).
+    ``features``, ``rna``, ``slides``, ``mri`` and ``radiomics`` are needed by experiments with
+    those inputs (see :func:`experiment_inputs`).
     """
     out_dir = Path(out_dir)
     spec = config["experiments"][experiment]
     cls = get_model(spec["model"])
-    X, kwargs = experiment_inputs(config, experiment, samples, features, rna, slides)
+    X, kwargs = experiment_inputs(
+        config, experiment, samples, features, rna, slides, mri, radiomics
+    )
     kwargs |= {"seed": int(config["seed"]) + fold, "threads": threads}
     if spec["model"] in NEURAL_MODELS:
         kwargs["device"] = config["device"]

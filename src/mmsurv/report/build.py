@@ -17,7 +17,7 @@ from mmsurv.evaluation.evaluate import METRIC_COLUMNS
 from mmsurv.evaluation.metrics import harrell_c
 from mmsurv.io import atomic_path
 
-__all__ = ["summarise_split", "oracle_by_modality", "render_report"]
+__all__ = ["summarise_split", "oracle_by_modality", "table3", "render_report"]
 
 #: Metric columns that identify a row or do not apply to survival experiments.
 _KEYS = ("experiment", "endpoint", "level", "fold", "split", "auc")
@@ -30,16 +30,17 @@ _ENV = jinja2.Environment(
 
 def summarise_split(metrics: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     """One row per (experiment, endpoint) on ``split``: the fold's values, or over k folds the
-    mean of each metric (the interval columns then hold the mean of the fold intervals) and
-    ``c_index_sd`` across folds."""
+    mean of each metric (the interval columns then hold the mean of the fold intervals, and
+    ``c_index_sd`` the mean of the folds' bootstrap SDs) and ``c_index_sd_folds``, the SD of
+    the C-index across folds (NaN for one fold)."""
     rows = metrics[(metrics["split"] == split) & (metrics["level"] == "patient")]
-    numeric = [c for c in METRIC_COLUMNS if c not in _KEYS]
+    numeric = [c for c in METRIC_COLUMNS if c not in _KEYS and c in rows.columns]
     grouped = rows.groupby(["experiment", "endpoint"], sort=False)
     out = grouped[numeric].mean()
     out["n"] = grouped["n"].sum()
     out["events"] = grouped["events"].sum()
     out["folds"] = grouped["fold"].nunique()
-    out["c_index_sd"] = grouped["c_index"].std(ddof=1)
+    out["c_index_sd_folds"] = grouped["c_index"].std(ddof=1)
     return out.reset_index()
 
 
@@ -126,6 +127,65 @@ def _level_rows(metrics: pd.DataFrame, experiments: Mapping[str, Any]) -> list[d
     return out
 
 
+def table3(
+    summary: pd.DataFrame,
+    experiments: Mapping[str, Any],
+    oracle: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """The test split in the layout of seed-3 Table 3: one row per experiment and, for each
+    endpoint, "C-index (SD)" (Harrell's C, SD over the patient-bootstrap resamples), its 95%
+    interval, the Brier score at the horizon and the integrated Brier score.
+
+    Parameters
+    ----------
+    summary
+        :func:`summarise_split` of the test split (patient level; k folds: fold means).
+    oracle
+        :func:`oracle_by_modality` rows; its ``total`` component gives an oracle row (C only).
+
+    Returns
+    -------
+    ``endpoints`` (names), ``horizon`` (days, text), ``folds`` (largest number of folds),
+    ``rows`` (experiment, model, ``cells``: endpoint -> c_sd, ci, brier, ibs) and ``oracle``
+    (endpoint -> C text, or ``None``).
+    """
+    endpoints = list(dict.fromkeys(summary["endpoint"]))
+    horizons = summary["horizon_days"].dropna().unique() if "horizon_days" in summary else []
+    blank = {"c_sd": "", "ci": "", "brier": "", "ibs": ""}
+    rows = []
+    for name, part in summary.groupby("experiment", sort=False):
+        cells = {ep: dict(blank) for ep in endpoints}
+        for _, r in part.iterrows():
+            c = _fmt(r["c_index"])
+            sd = r.get("c_index_sd", np.nan)
+            cells[r["endpoint"]] = {
+                "c_sd": f"{c} ({_fmt(sd)})" if c and not np.isnan(sd) else c,
+                "ci": f"{_fmt(r['c_index_lo'])}&ndash;{_fmt(r['c_index_hi'])}"
+                if not np.isnan(r["c_index_lo"])
+                else "",
+                "brier": _fmt(r.get("brier", np.nan)),
+                "ibs": _fmt(r["ibs"]),
+            }
+        rows.append(
+            {
+                "experiment": name,
+                "model": experiments.get(name, {}).get("model", ""),
+                "cells": cells,
+            }
+        )
+    oracle_row = None
+    if oracle is not None and not oracle.empty:
+        total = oracle[oracle["component"] == "total"].set_index("endpoint")["c_index"]
+        oracle_row = {ep: _fmt(total.get(ep, np.nan)) for ep in endpoints}
+    return {
+        "endpoints": endpoints,
+        "horizon": ", ".join(f"{h:g}" for h in horizons),
+        "folds": int(summary["folds"].max()) if len(summary) else 0,
+        "rows": rows,
+        "oracle": oracle_row,
+    }
+
+
 def _encoder_summary(name: str, table: pd.DataFrame) -> dict[str, Any]:
     """What the report says about one encoder's features (random initialisation stated)."""
     used = table[table["skipped"] == 0] if "skipped" in table else table
@@ -165,6 +225,33 @@ def _qc_summary(qc: pd.DataFrame | None) -> dict[str, Any] | None:
     }
 
 
+def _mri_qc_summary(qc: pd.DataFrame | None, config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Counts of the MRI QC table, the N4 effect per sequence and the skipped patients."""
+    if qc is None:
+        return None
+    ok = qc[qc["status"] == "ok"]
+    n4 = []
+    for seq in config["mri"]["sequences"]:
+        before, after = f"cv_before_{seq}", f"cv_after_{seq}"
+        if before in ok and after in ok and len(ok):
+            n4.append((seq, float(ok[before].median()), float(ok[after].median())))
+    skipped = qc[qc["status"] == "skipped"]
+    mri = config["mri"]
+    return {
+        "patients": len(qc),
+        "ok": len(ok),
+        "n4": n4,
+        "skipped": list(zip(skipped["patient_id"], skipped["reason"].fillna(""), strict=True)),
+        "settings": (
+            f"orientation {mri['orientation']}, spacing "
+            f"{'of the reference' if mri['spacing_mm'] is None else mri['spacing_mm']} mm, "
+            f"N4 {'shrink ' + str(mri['n4']['shrink_factor']) if mri['n4']['enabled'] else 'off'}"
+            f", crop {'x'.join(str(v) for v in mri['crop_size'])} voxels, "
+            f"margin {mri['margin_mm']:g} mm"
+        ),
+    }
+
+
 def render_report(
     *,
     config: Mapping[str, Any],
@@ -179,12 +266,18 @@ def render_report(
     attention: Mapping[str, str | Path] | None = None,
     features: Mapping[str, pd.DataFrame] | None = None,
     wsi_qc: pd.DataFrame | None = None,
+    calibration_pngs: Mapping[str, str | Path] | None = None,
+    roc_pngs: Mapping[str, str | Path] | None = None,
+    gradcam: Mapping[str, str | Path] | None = None,
+    mri_qc: pd.DataFrame | None = None,
 ) -> None:
     """Write the self-contained HTML report (figures embedded).
 
-    ``curves`` / ``attention``: experiment -> training-curve / attention figure; ``features``:
+    ``curves`` / ``attention`` / ``calibration_pngs`` / ``roc_pngs``: experiment ->
+    training-curve / attention / calibration / time-dependent ROC figure; ``features``:
     encoder -> provenance table (:func:`mmsurv.report.networks.features_provenance`);
-    ``wsi_qc``: the slides' QC table.
+    ``wsi_qc``: the slides' QC table; ``gradcam``: experiment -> Grad-CAM figure; ``mri_qc``:
+    the imaged patients' preprocessing QC table (``results/mri/qc.tsv``).
     """
     test = summarise_split(metrics, "test")
     val = summarise_split(metrics, "val")
@@ -196,7 +289,7 @@ def render_report(
             spec = experiments.get(r["experiment"], {})
             c = _fmt(r["c_index"])
             if r["folds"] > 1:
-                c += f" &plusmn; {_fmt(r['c_index_sd'])} (sd over {int(r['folds'])} folds)"
+                c += f" &plusmn; {_fmt(r['c_index_sd_folds'])} (sd over {int(r['folds'])} folds)"
             out.append(
                 {
                     "experiment": r["experiment"],
@@ -234,17 +327,22 @@ def render_report(
         ],
         excluded=excluded,
         test_rows=rows_of(test),
+        table3=table3(test, experiments, oracle),
         val_rows=rows_of(val),
         has_oracle=bool(metrics["c_index_oracle"].notna().any()),
         oracle=None if oracle is None else oracle.to_dict("records"),
         fmt=_fmt,
         forest=_png(forest_png),
         km=[(name, _png(p)) for name, p in km_pngs.items()],
+        calibration=[(name, _png(p)) for name, p in (calibration_pngs or {}).items()],
+        roc=[(name, _png(p)) for name, p in (roc_pngs or {}).items()],
         level_rows=level_rows,
         curves=[(name, _png(p)) for name, p in (curves or {}).items()],
         attention=[(name, _png(p)) for name, p in (attention or {}).items()],
         encoders=[_encoder_summary(name, t) for name, t in (features or {}).items()],
         wsi_qc=_qc_summary(wsi_qc),
+        gradcam=[(name, _png(p)) for name, p in (gradcam or {}).items()],
+        mri_qc=_mri_qc_summary(mri_qc, config),
     )
     with atomic_path(out_html) as tmp:
         tmp.write_text(html)

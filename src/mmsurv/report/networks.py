@@ -1,6 +1,7 @@
 """Report figures and tables of the neural and slide-level experiments.
 
-- training curves (training and validation loss per epoch, best epoch marked);
+- training curves (training and validation loss per epoch, best epoch marked; the
+  gradient-blending weights over epochs where a network has them);
 - attention heatmaps of attention-MIL models over test-slide thumbnails;
 - the slide- and case-level C-index table laid out like the seed-1 paper's Tables 1-2;
 - the provenance of the patch features (encoder, weights or random initialisation).
@@ -61,7 +62,9 @@ def plot_training_curves(train_logs: Sequence[str | os.PathLike[str]], path: str
 
     ``train_logs`` are the folds' ``train_log.json``; a network's ``describe()`` stores
     ``history`` (list of ``{"epoch", "train_loss", "val_loss", ...}``) and ``best_epoch``
-    under ``endpoints/{endpoint}/model``. The chosen (restored) epoch is marked.
+    under ``endpoints/{endpoint}/model``. The chosen (restored) epoch is marked. Networks
+    trained with gradient blending (history columns ``w_mm``, ``w_image``, ``w_clinical``)
+    get a second row with the heads' loss weights over epochs (the seed-3 paper's Fig. 1).
     """
     runs: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for file in train_logs:
@@ -69,9 +72,16 @@ def plot_training_curves(train_logs: Sequence[str | os.PathLike[str]], path: str
         for endpoint, entry in log["endpoints"].items():
             runs.setdefault(endpoint, []).append((int(log["fold"]), entry.get("model", {})))
     endpoints = sorted(runs)
-    fig, axes = plt.subplots(
-        1, max(1, len(endpoints)), figsize=(5.0 * max(1, len(endpoints)), 3.6), squeeze=False
+    blended = any(
+        "w_mm" in pd.DataFrame(desc.get("history", [])) for r in runs.values() for _, desc in r
     )
+    ncol = max(1, len(endpoints))
+    fig, axes = plt.subplots(
+        2 if blended else 1, ncol, figsize=(5.0 * ncol, 6.4 if blended else 3.6), squeeze=False
+    )
+    if blended:
+        for ax, endpoint in zip(axes[1], endpoints, strict=False):
+            _plot_blending_weights(ax, endpoint, runs[endpoint])
     for ax, endpoint in zip(axes[0], endpoints, strict=False):
         for k, (fold, desc) in enumerate(sorted(runs[endpoint], key=lambda r: r[0])):
             hist = pd.DataFrame(desc.get("history", []))
@@ -98,6 +108,34 @@ def plot_training_curves(train_logs: Sequence[str | os.PathLike[str]], path: str
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+#: Heads of a gradient-blended network and their line styles in the weights panel.
+_BLEND_HEADS = {"w_mm": "-", "w_image": "--", "w_clinical": ":"}
+
+
+def _plot_blending_weights(
+    ax: plt.Axes, endpoint: str, runs: Sequence[tuple[int, Mapping[str, Any]]]
+) -> None:
+    """Gradient-blending weight of each head over epochs (seed-3 Fig. 1), every fold."""
+    for k, (fold, desc) in enumerate(sorted(runs, key=lambda r: r[0])):
+        hist = pd.DataFrame(desc.get("history", []))
+        for column, style in _BLEND_HEADS.items():
+            if column in hist and hist[column].notna().any():
+                head = column.removeprefix("w_")
+                ax.step(
+                    hist["epoch"],
+                    hist[column],
+                    where="post",
+                    color=f"C{k % 10}",
+                    linestyle=style,
+                    label=f"fold {fold} {head}",
+                )
+    ax.set_title(f"{endpoint}: gradient-blending weights")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss weight")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7)
 
 
 def plot_attention(

@@ -1,0 +1,133 @@
+"""The MRI stage: a patient's job (ok, failed, skipped), the QC table, radiomics rows, crops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from mmsurv.mri.io import VolumeError
+from mmsurv.mri.stage import (
+    merge_radiomics,
+    preprocess_one_patient,
+    qc_table,
+    radiomics_one_patient,
+    usable_crops,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SEQUENCES = ["t1", "t1ce", "t2", "flair"]
+
+
+def _mri_config(on_error: str = "fail") -> dict:
+    return {
+        "sequences": SEQUENCES,
+        "reference": ["t1ce", "t1"],
+        "orientation": "LPS",
+        "spacing_mm": None,
+        "n4": {"enabled": True, "shrink_factor": 2, "iterations": [10, 10]},
+        "tumor_labels": [1, 2, 4],
+        "mask_tolerance_mm": 1.0,
+        "margin_mm": 6.0,
+        "crop_size": [16, 16, 16],
+        "subtraction": True,
+        "on_error": on_error,
+        "radiomics": {"params": str(ROOT / "config/radiomics.yaml"), "sequences": ["t1ce", "t2"]},
+    }
+
+
+def _study(folder: Path, seed: int) -> dict[str, str]:
+    """A 32^3 head (ellipsoid) with a spherical tumour, 4 sequences and a BraTS mask."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.mgrid[:32, :32, :32].astype(float)
+    head = ((x - 16) / 13) ** 2 + ((y - 16) / 12) ** 2 + ((z - 16) / 12) ** 2 <= 1
+    r = np.sqrt((x - 18) ** 2 + (y - 15) ** 2 + (z - 16) ** 2)
+    labels = np.where(r < 2.5, 1, np.where(r < 4, 4, np.where(r < 6, 2, 0))).astype(np.uint8)
+    files = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, name in enumerate(SEQUENCES):
+        img = np.where(head, 400.0 + 50 * k, 0.0) + np.where(labels > 0, 150.0 * (k + 1), 0.0)
+        img = img * np.exp(0.2 * (x - 16) / 16) + rng.normal(0, 5, img.shape)
+        files[name] = str(folder / f"{name}.nii.gz")
+        vol = sitk.GetImageFromArray(np.clip(img, 0, None).astype(np.float32))
+        vol.SetSpacing((2.0, 2.0, 2.0))
+        sitk.WriteImage(vol, files[name])
+    mask = sitk.GetImageFromArray(labels)
+    mask.SetSpacing((2.0, 2.0, 2.0))
+    files["mask"] = str(folder / "mask.nii.gz")
+    sitk.WriteImage(mask, files["mask"])
+    return files
+
+
+@pytest.fixture(scope="module")
+def two_patients(tmp_path_factory) -> tuple[Path, list[Path]]:
+    """P1 preprocessed, P2 skipped (no mask); returns the results folder and the records."""
+    root = tmp_path_factory.mktemp("mri")
+    records = []
+    for pid, drop_mask in (("P1", False), ("P2", True)):
+        files = _study(root / "inputs" / pid, seed=len(records))
+        if drop_mask:
+            files.pop("mask")
+        out = root / "preprocessed" / pid
+        ok = preprocess_one_patient(
+            _mri_config("skip"), pid, files, out, root / "qc" / f"{pid}.png"
+        )
+        assert ok is not drop_mask
+        records.append(out / "preprocess.json")
+    return root, records
+
+
+def test_a_preprocessed_patient_has_every_output(two_patients):
+    root, records = two_patients
+    out = records[0].parent
+    for name in [*SEQUENCES, "t1ce_t1", "mask", "head_mask"]:
+        assert sitk.ReadImage(str(out / f"{name}.nii.gz")).GetSize() == (32, 32, 32)
+    with np.load(out / "crop.npz") as crop:
+        assert sorted(crop.files) == sorted([*SEQUENCES, "t1ce_t1", "mask"])
+        assert crop["t2"].shape == (16, 16, 16)
+    record = json.loads(records[0].read_text())
+    assert record["status"] == "ok" and record["reference"] == "t1ce"
+    assert (root / "qc" / "P1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_mask_fails_the_job_naming_the_patient(tmp_path):
+    files = _study(tmp_path / "in", seed=3)
+    files.pop("mask")
+    with pytest.raises(VolumeError, match="patient P9.*mask"):
+        preprocess_one_patient(_mri_config("fail"), "P9", files, tmp_path / "o", tmp_path / "q.png")
+
+
+def test_missing_sequence_fails_naming_patient_and_sequence(tmp_path):
+    files = _study(tmp_path / "in", seed=4)
+    files.pop("t2")
+    with pytest.raises(VolumeError, match="P8.*t2"):
+        preprocess_one_patient(_mri_config("fail"), "P8", files, tmp_path / "o", tmp_path / "q.png")
+
+
+def test_a_skipped_patient_is_listed_and_left_out(two_patients):
+    root, records = two_patients
+    skipped = json.loads(records[1].read_text())
+    assert skipped["status"] == "skipped" and "mask" in skipped["reason"]
+    qc = qc_table(records).set_index("patient_id")
+    assert qc.loc["P2", "status"] == "skipped" and "mask" in qc.loc["P2", "reason"]
+    assert qc.loc["P1", "status"] == "ok"
+    assert qc.loc["P1", "cv_after_t1"] < qc.loc["P1", "cv_before_t1"]  # N4 flattened the bias
+    assert list(usable_crops(records)) == ["P1"]
+
+
+def test_radiomics_rows_merge_without_skipped_patients(two_patients, tmp_path):
+    _, records = two_patients
+    rows = []
+    for record in records:
+        pid = record.parent.name
+        rows.append(tmp_path / f"{pid}.tsv")
+        radiomics_one_patient(_mri_config("skip"), pid, record, rows[-1])
+    table = merge_radiomics(rows, tmp_path / "radiomics.parquet")
+    back = pd.read_parquet(tmp_path / "radiomics.parquet")
+    assert list(back.index) == ["P1"] and table.shape == back.shape
+    assert {c.split("_")[0] for c in back.columns} == {"t1ce", "t2"}
+    assert "t2_original_shape_MeshVolume" in back.columns
