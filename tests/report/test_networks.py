@@ -71,6 +71,50 @@ def test_training_curves_figure(tmp_path: Path):
     assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_training_curves_add_the_blending_weights_row(tmp_path: Path):
+    """A gradient-blended network's log (w_* per epoch) gets a second row of panels."""
+    from matplotlib.image import imread
+
+    hist = [{"epoch": e, "train_loss": 2.0 - 0.1 * e, "val_loss": 2.0} for e in range(1, 7)]
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"fold": 0, "endpoints": {"os": {"model": {"history": hist}}}}))
+    weights = [{"w_mm": 1 / 3, "w_image": 1 / 3, "w_clinical": 1 / 3}] * 3
+    weights += [{"w_mm": 0.5, "w_image": 0.1, "w_clinical": 0.4}] * 3
+    blended = [h | w for h, w in zip(hist, weights, strict=True)]
+    gb = tmp_path / "gb.json"
+    gb.write_text(json.dumps({"fold": 0, "endpoints": {"os": {"model": {"history": blended}}}}))
+    plot_training_curves([plain], tmp_path / "plain.png")
+    plot_training_curves([gb], tmp_path / "gb.png")
+    h_plain = imread(tmp_path / "plain.png").shape[0]
+    h_gb = imread(tmp_path / "gb.png").shape[0]
+    assert h_gb > 1.5 * h_plain
+
+
+def test_gradcam_figure_one_row_per_patient_at_the_tumor_slice(tmp_path: Path):
+    from matplotlib.image import imread
+
+    from mmsurv.report.gradcam import plot_gradcam, tumor_slice
+
+    mask = np.zeros((8, 6, 6), np.uint8)
+    mask[5, 2:4, 2:4] = 1
+    mask[4, 3, 3] = 1
+    assert tumor_slice(mask) == 5 and tumor_slice(np.zeros((8, 2, 2))) == 4
+    rng = np.random.default_rng(0)
+    panel = {
+        "risk": 0.3,
+        "time": 400.0,
+        "event": 1,
+        "channels": {"t1ce": rng.normal(size=(8, 6, 6)), "t2": rng.normal(size=(8, 6, 6))},
+        "mask": mask,
+        "cam": rng.uniform(size=(8, 6, 6)),
+    }
+    plot_gradcam([panel | {"patient_id": "P1"}], "one", tmp_path / "one.png")
+    plot_gradcam(
+        [panel | {"patient_id": p} for p in ("P1", "P2", "P3")], "three", tmp_path / "three.png"
+    )
+    assert imread(tmp_path / "three.png").shape[0] > 2 * imread(tmp_path / "one.png").shape[0]
+
+
 def test_provenance_of_our_skipped_and_clam_files(tmp_path: Path):
     ours = tmp_path / "ours.h5"
     with h5py.File(ours, "w") as f:

@@ -295,3 +295,51 @@ def test_features_made_by_clam_are_used_in_place_of_extraction(run):
     assert not (run / "results_clam/wsi/features").exists()
     log = json.loads((run / "results_clam/models/wsi_abmil/fold0/train_log.json").read_text())
     assert log["endpoints"]["os"]["units"] > 0
+
+
+def _bad_mask_run(run: Path, on_error: str) -> subprocess.CompletedProcess:
+    """Preprocess three smoke patients whose second one has a mask of another geometry."""
+    import SimpleITK as sitk
+
+    folder = run / "resources/demo/smoke-seed0"
+    cohort = yaml.safe_load((folder / "config.yaml").read_text())
+    images = pd.read_csv(folder / "images.tsv", sep="\t", dtype=str)
+    three = sorted(images["patient_id"].unique())[:3]
+    images = images[images["patient_id"].isin(three)].copy()
+    images["path"] = [str(folder / p) for p in images["path"]]
+    bad_row = (images["patient_id"] == three[1]) & (images["channel"] == "mask")
+    mask = sitk.ReadImage(images.loc[bad_row, "path"].iloc[0])
+    mask.SetSpacing([2 * s for s in mask.GetSpacing()])  # same voxels, twice the extent
+    bad = run / f"shifted_mask_{on_error}.nii.gz"
+    sitk.WriteImage(mask, str(bad))
+    images.loc[bad_row, "path"] = str(bad)
+    sheet = run / f"images_{on_error}.tsv"
+    images.to_csv(sheet, sep="\t", index=False)
+    cohort["cohort"]["images"] = str(sheet)
+    cfg = run / f"bad_mri_{on_error}.yaml"
+    results = f"results_mri_{on_error}"
+    cfg.write_text(yaml.safe_dump(cohort | {"results": results, "mri": {"on_error": on_error}}))
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(run)]
+    cmd += ["--configfile", str(run / "smoke.yaml"), str(cfg), "--cores", "2", "--keep-going"]
+    return subprocess.run(
+        [*cmd, f"{results}/mri/qc.tsv"], cwd=run, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_mask_of_another_geometry_is_skipped_and_listed_when_configured(run):
+    res = _bad_mask_run(run, "skip")
+    assert res.returncode == 0, res.stderr[-3000:]
+    qc = pd.read_csv(run / "results_mri_skip/mri/qc.tsv", sep="\t", keep_default_na=False)
+    assert qc["status"].tolist() == ["ok", "skipped", "ok"]
+    assert "shifted_mask_skip.nii.gz" in qc.loc[1, "reason"]
+
+
+def test_mask_of_another_geometry_fails_only_its_own_job(run):
+    res = _bad_mask_run(run, "fail")
+    assert res.returncode != 0
+    patients = sorted(pd.read_csv(run / "images_fail.tsv", sep="\t")["patient_id"].unique())
+    for pid in (patients[0], patients[2]):
+        assert (run / f"results_mri_fail/mri/preprocessed/{pid}/crop.npz").is_file()
+    assert not (run / f"results_mri_fail/mri/preprocessed/{patients[1]}/crop.npz").exists()
+    log = (run / f"results_mri_fail/logs/mri/preprocess/{patients[1]}.log").read_text()
+    assert f"patient {patients[1]}" in log and "shifted_mask_fail.nii.gz" in log

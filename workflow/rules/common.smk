@@ -21,6 +21,13 @@ try:
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
+# The PyRadiomics parameter file: a relative path is taken from the working directory, else
+# from this repository (where config/radiomics.yaml ships).
+_params = Path(config["mri"]["radiomics"]["params"])
+if not _params.is_absolute() and not _params.exists():
+    _params = Path(workflow.basedir) / _params
+config["mri"]["radiomics"]["params"] = str(_params)
+
 RESULTS = config["results"]
 ENDPOINTS = list(config["endpoints"])
 FOLDS = fold_ids(config)

@@ -281,9 +281,10 @@ class _MRISurvivalModel(SurvivalModel):
         if "mri" not in X:
             raise ValueError("X has no 'mri' column (crop.npz file per patient)")
         ids = X.index.astype(str).to_numpy()
-        vols = [read_crop(p, self.channels, u) for u, p in zip(ids, X["mri"], strict=True)]
         expected = getattr(self, "input_shape_", None)
-        for u, v in zip(ids, vols, strict=True):
+        images = None
+        for i, (u, path) in enumerate(zip(ids, X["mri"], strict=True)):
+            v = read_crop(path, self.channels, u)
             shape = tuple(int(s) for s in v.shape)
             if expected is None:
                 expected = shape
@@ -297,12 +298,18 @@ class _MRISurvivalModel(SurvivalModel):
                     f"patient {u}: MRI crop of spatial size {shape[1:]}; DenseNet-121 needs at "
                     f"least {MIN_INPUT_SIZE} voxels per axis"
                 )
-        images = torch.from_numpy(np.stack(vols)) if vols else torch.empty(0)
+            if images is None:  # filled in place: no second copy of the cohort's volumes
+                images = np.empty((len(ids), *shape), dtype=np.float32)
+            images[i] = v
         clinical = None
         if self.uses_clinical:
             self._check_clinical(X)
             clinical = torch.from_numpy(self.prep_.transform(X).to_numpy(np.float32))
-        return _Patients(ids=ids, images=images, clinical=clinical)
+        return _Patients(
+            ids=ids,
+            images=torch.empty(0) if images is None else torch.from_numpy(images),
+            clinical=clinical,
+        )
 
     def _check_clinical(self, X: pd.DataFrame) -> None:
         missing = [c for c in self.prep_.numeric + self.prep_.categorical if c not in X]
@@ -504,6 +511,11 @@ class _MRISurvivalModel(SurvivalModel):
                     waited += 1
                 if blender is not None and epoch % blender.every == 0:  # Wang et al.'s update
                     tlosses = self._head_losses(net, train, time, event, device)[0]
+                    if not all(map(math.isfinite, [*tlosses.values(), *vlosses.values()])):
+                        raise FloatingPointError(
+                            f"epoch {epoch}: a head's loss is not finite (training "
+                            f"{_fmt(tlosses)}; validation {_fmt(vlosses)})"
+                        )
                     row |= {f"eval_train_loss_{k}": v for k, v in tlosses.items()}
                     new = blender.update(tlosses, vlosses, epoch=epoch)
                     log.info("epoch %d: blending weights %s", epoch, _fmt(new))
