@@ -41,6 +41,7 @@ from mmsurv.models.torch_model import _autocast, _device, cox_loss
 
 SECTION = "## DenseNet-121 training"
 CHANNELS = 2
+DEFAULT_EPOCHS = 40  # MRIDenseNetModel's and MRIClinicalMMNNModel's default
 
 _log = logging.getLogger("benchmarks.densenet")
 
@@ -144,29 +145,37 @@ def time_full_epoch(size: int, args: argparse.Namespace, folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def run(args: argparse.Namespace) -> tuple[list[str], str]:
+def run(args: argparse.Namespace) -> tuple[list[str], str, dict[int, float]]:
+    """Table rows, the machine line and crop size -> estimated seconds of one default fit."""
     torch.set_num_threads(args.threads)
     device = _device(args.device)
     dtype = "bfloat16" if device.type == "cuda" else "float32"
     n_batches = math.ceil(args.n_train / args.batch_size)
     n_eval = math.ceil(args.n_val / args.batch_size)
-    rows = []
+    rows, epochs = [], {}
     for size in args.sizes:
         step_s, aug_s, eval_s = time_steps(size, args, device)
         epoch_s = n_batches * step_s + n_eval * eval_s
+        epochs[size] = DEFAULT_EPOCHS * epoch_s
         full = "-"
         if args.full_epoch:
             with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-                full = f"{time_full_epoch(size, args, Path(tmp)):.0f}"
+                measured = time_full_epoch(size, args, Path(tmp))
+            epochs[size] += measured - epoch_s  # per-fit overhead (reading, Breslow pass)
+            full = f"{measured:.0f}"
         rows.append(
             f"| {device.type} | {size}^3 | {dtype} | {args.batch_size} | {step_s:.2f} "
             f"| {aug_s:.2f} | {eval_s:.2f} | {n_batches} + {n_eval} | {epoch_s:.0f} | {full} |"
         )
         print(rows[-1], flush=True)
-    return rows, machine_facts(device)
+    return rows, machine_facts(device), epochs
 
 
-def write_doc(args: argparse.Namespace, rows: list[str], facts: str) -> None:
+def write_doc(
+    args: argparse.Namespace, rows: list[str], facts: str, fits: dict[int, float]
+) -> None:
+    """Write the section; ``fits``: crop size -> estimated seconds of one default fit."""
+    per_fit = "; ".join(f"{size}^3: about {sec / 60:.0f} min" for size, sec in fits.items())
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
     command = " ".join([*([env] if env else []), "python", "benchmarks/densenet.py", *sys.argv[1:]])
     table = "\n".join(
@@ -185,19 +194,26 @@ def write_doc(args: argparse.Namespace, rows: list[str], facts: str) -> None:
             f"batches x step + validation batches x eval batch, for {args.n_train} training and "
             f"{args.n_val} validation patients (the demo's 200 patients split 70/10/20), "
             "extrapolated from the timed batches, not measured over a whole epoch; *epoch "
-            "(measured)*: `MRIDenseNetModel(epochs=1).fit` end to end (crop files read, "
-            "validation loss, Breslow fit), where run with `--full-epoch`.",
+            "(measured)*: `MRIDenseNetModel(epochs=1).fit` end to end, where run with "
+            "`--full-epoch`: the crop files read, the epoch, the validation loss, and an "
+            "eval pass over the training set for the Breslow baseline (once per fit, about "
+            "training batches x eval batch on top of the estimate).",
             "",
             "| device | crop | dtype | batch | step (s) | augmentation (s) | eval batch (s) "
             "| batches (train + val) | epoch, estimated (s) | epoch, measured (s) |",
             "|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
-            "With the model's defaults (40 epochs; the paper ran 200) a CPU fit at these sizes "
-            "takes the epoch time above times 40 per fold and endpoint, plus the MMNN's blending "
-            "passes (an eval pass over the training set every `blend_every` epochs): on a "
-            "2-core CPU that is hours, so the demo's MRI networks are meant for a GPU, or for "
-            "few epochs (`params: {epochs: ...}`) and a small crop on the CPU.",
+            f"With the models' default {DEFAULT_EPOCHS} epochs (the paper ran 200), one fit "
+            f"(per fold and endpoint) takes here {per_fit}; the MMNN adds an eval pass over the "
+            "training set every `blend_every` epochs for gradient blending. The default "
+            "experiments train three MRI networks on two endpoints, six fits per fold: the "
+            "demo config therefore runs 10 epochs at 64^3 (the crop whose last DenseNet feature "
+            "map, 2^3, still gives Grad-CAM some resolution); on a GPU run the paper's 200.",
+            "",
+            "CPU times on this shared machine depend heavily on what else runs: an earlier run "
+            "of the same command at load average 3-6 measured 16-26 s per 64^3 step (7-10x the "
+            "figure above), so compare rows only at a similar load.",
             "",
         ]
     )
@@ -219,10 +235,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args.load_start = os.getloadavg()[0]
-    rows, facts = run(args)
+    rows, facts, epochs = run(args)
     args.load_end = os.getloadavg()[0]
     if not args.no_doc:
-        write_doc(args, rows, facts)
+        write_doc(args, rows, facts, epochs)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import joblib
@@ -258,3 +259,30 @@ def test_input_errors(cohort, tmp_path):
     with pytest.raises(FileNotFoundError, match="P0"):
         read_crop(tmp_path / "nope.npz", ["t1ce"], "P0")
     assert read_crop(X["mri"].iloc[0], ["t2", "t1ce", "mask"]).shape == (3, S, S, S)
+
+
+def test_gpu_trained_model_predicts_on_a_cpu_only_machine(blended, cohort, monkeypatch):
+    loaded = pickle.loads(pickle.dumps(blended))
+    loaded.device = "cuda"  # as configured for training on a GPU node
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    X = cohort["X"].iloc[:4]
+    np.testing.assert_array_equal(loaded.predict_risk(X), blended.predict_risk(X))
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        loaded.fit(*cohort["train"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_pickles_to_the_cpu(cohort, tmp_path):
+    model = MRIClinicalMMNNModel(**CLINICAL, epochs=2, blend_every=1, seed=1, device="cuda")
+    _fit(model, cohort)
+    assert model.device_.startswith("cuda")
+    X = cohort["X"]
+    on_gpu = model.predict_risk(X)
+    joblib.dump(model, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib")
+    assert all(p.device.type == "cpu" for p in loaded.net_.parameters())
+    loaded.device = "cpu"
+    # bf16 autocast on the GPU, fp32 on the CPU
+    np.testing.assert_allclose(loaded.predict_risk(X), on_gpu, atol=0.05)
+    cams = loaded.grad_cam(X, n=2)
+    assert all(c.shape == (S, S, S) for c in cams.values())

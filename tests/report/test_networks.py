@@ -75,7 +75,10 @@ def test_training_curves_add_the_blending_weights_row(tmp_path: Path):
     """A gradient-blended network's log (w_* per epoch) gets a second row of panels."""
     from matplotlib.image import imread
 
-    hist = [{"epoch": e, "train_loss": 2.0 - 0.1 * e, "val_loss": 2.0} for e in range(1, 7)]
+    hist = [
+        {"epoch": e, "train_loss": 2.0 - 0.1 * e, "val_loss": 2.0, "w_mm": None}
+        for e in range(1, 7)
+    ]  # a network without blending logs None weights
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps({"fold": 0, "endpoints": {"os": {"model": {"history": hist}}}}))
     weights = [{"w_mm": 1 / 3, "w_image": 1 / 3, "w_clinical": 1 / 3}] * 3

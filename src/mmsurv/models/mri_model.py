@@ -265,11 +265,21 @@ class _MRISurvivalModel(SurvivalModel):
     # ----------------------------------------------------------------- inputs
 
     @contextlib.contextmanager
-    def _session(self) -> Iterator[torch.device]:
+    def _session(self, *, training: bool = False) -> Iterator[torch.device]:
+        """Torch's thread count for one call, and its device.
+
+        Training on ``device: cuda`` without a visible GPU is an error; prediction with a
+        model trained on a GPU falls back to the CPU (logged), so that a report job without a
+        GPU can use it.
+        """
         previous = torch.get_num_threads()
         torch.set_num_threads(max(1, int(self.threads)))
+        requested = self.device
+        if not training and requested == "cuda" and not torch.cuda.is_available():
+            log.warning("no CUDA GPU visible: predicting on the CPU")
+            requested = "cpu"
         try:
-            yield _device(self.device)
+            yield _device(requested)
         finally:
             torch.set_num_threads(previous)
 
@@ -319,8 +329,9 @@ class _MRISurvivalModel(SurvivalModel):
     def _load_image_weights(self, image: nn.Module) -> str:
         """Load ``weights`` into the image subnetwork; the init description for the log."""
         if self.weights is None:
-            log.info(
-                "image subnetwork: random initialisation (seed %d), no weights file", self.seed
+            log.warning(
+                "image subnetwork: seeded random initialisation (seed %d), no weights file",
+                self.seed,
             )
             return f"random (seed {self.seed})"
         path = Path(self.weights)
@@ -384,7 +395,7 @@ class _MRISurvivalModel(SurvivalModel):
             raise ValueError(
                 f"cannot fit a Cox loss on {len(X)} patient(s) with {int(event.sum())} event(s)"
             )
-        with self._session() as device:
+        with self._session(training=True) as device:
             self.device_ = str(device)
             self.__dict__.pop("input_shape_", None)  # a refit learns its own shape
             if self.uses_clinical:

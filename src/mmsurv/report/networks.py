@@ -73,7 +73,9 @@ def plot_training_curves(train_logs: Sequence[str | os.PathLike[str]], path: str
             runs.setdefault(endpoint, []).append((int(log["fold"]), entry.get("model", {})))
     endpoints = sorted(runs)
     blended = any(
-        "w_mm" in pd.DataFrame(desc.get("history", [])) for r in runs.values() for _, desc in r
+        pd.DataFrame(desc.get("history", [])).get("w_mm", pd.Series(dtype=float)).notna().any()
+        for r in runs.values()
+        for _, desc in r
     )
     ncol = max(1, len(endpoints))
     fig, axes = plt.subplots(
