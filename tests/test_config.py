@@ -108,6 +108,13 @@ def test_defaults_are_filled(raw_config):
             lambda c: c["experiments"]["cox_small"].update(inputs={"radiomics": "t2"}),
             "inputs/radiomics: give a non-empty list",
         ),
+        (
+            lambda c: (
+                c.update(mri={"crop_size": [16, 16, 16]}),
+                c["experiments"]["cox_small"].update(inputs={"mri": ["t1ce"]}),
+            ),
+            "too small for the 3D networks",
+        ),
         (lambda c: c.update(mri={"spacing_mm": [1.0, 1.0]}), "spacing_mm"),
         (lambda c: c.update(mri={"orientation": "XYZ"}), "does not match"),
         (lambda c: c.update(mri={"on_error": "ignore"}), "'ignore' is not one of"),
@@ -156,3 +163,10 @@ def test_registry_encoder_names_agree_with_the_registry():
     from mmsurv.wsi.encoders import ENCODERS
 
     assert set(REGISTRY_ENCODERS) == set(ENCODERS)
+
+
+def test_smallest_network_crop_agrees_with_the_networks():
+    from mmsurv.config import MIN_NETWORK_CROP
+    from mmsurv.models.mri_nets import MIN_INPUT_SIZE
+
+    assert MIN_NETWORK_CROP == MIN_INPUT_SIZE

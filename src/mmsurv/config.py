@@ -33,6 +33,10 @@ COHORT_KEYS = ("cohort", "endpoints", "clinical", "labels")
 #: import torch; a test checks that the two agree).
 REGISTRY_ENCODERS = ("resnet18", "resnet50")
 
+#: Smallest tumor crop (voxels per axis) the 3D networks take (``mri_nets.MIN_INPUT_SIZE``,
+#: kept here so that reading the config does not import torch; a test checks they agree).
+MIN_NETWORK_CROP = 29
+
 #: ``workflow/schemas`` of the source tree (mmsurv is installed editable from its repository).
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 
@@ -236,12 +240,18 @@ def _image_selection(
 ) -> list[str]:
     """Problems of an experiment's ``mri`` (channels) or ``radiomics`` (sequences) selection."""
     mri = cfg["mri"]
+    problems = []
     if modality == "mri":
         known = [*mri["sequences"], *(["t1ce_t1"] if mri["subtraction"] else [])]
         what = "a preprocessed channel (mri.sequences; t1ce_t1 with mri.subtraction)"
+        if min(mri["crop_size"]) < MIN_NETWORK_CROP:
+            problems.append(
+                f"{where}: mri/crop_size {mri['crop_size']} is too small for the 3D networks "
+                f"(DenseNet-121 halves the input five times: at least {MIN_NETWORK_CROP} voxels)"
+            )
     else:
         known = list(mri["radiomics"]["sequences"])
         what = "a sequence of mri.radiomics.sequences"
     if not isinstance(selection, list) or not selection:
-        return [f"{where}: give a non-empty list of channels, e.g. [t1ce, t2]"]
-    return [f"{where}: {name!r} is not {what}" for name in selection if name not in known]
+        return [*problems, f"{where}: give a non-empty list of channels, e.g. [t1ce, t2]"]
+    return problems + [f"{where}: {n!r} is not {what}" for n in selection if n not in known]

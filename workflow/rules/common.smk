@@ -61,8 +61,11 @@ MRI_CHANNELS = MRI_SEQUENCES + (["t1ce_t1"] if config["mri"]["subtraction"] else
 MRI_PATIENTS = sorted(
     set(IMAGES.loc[IMAGES["channel"].isin(MRI_SEQUENCES), "patient_id"])
 )
-#: Preprocessing settings (rerun triggers of mri_preprocess; radiomics has its own rule).
-MRI_SETTINGS = {k: v for k, v in config["mri"].items() if k != "radiomics"}
+#: Preprocessing settings (rerun triggers of mri_preprocess; radiomics has its own rule;
+#: on_error changes no output of a patient that could be preprocessed).
+MRI_SETTINGS = {
+    k: v for k, v in config["mri"].items() if k not in ("radiomics", "on_error")
+}
 GRADCAM = [
     e for e in EXPERIMENTS if config["experiments"][e]["model"] in GRADCAM_MODELS
 ]

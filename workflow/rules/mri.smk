@@ -72,7 +72,7 @@ rule radiomics_patient:
         mem_mb=4000,
         runtime=30,
     params:
-        radiomics=config_param(config["mri"]["radiomics"]),
+        sequences=config_param(config["mri"]["radiomics"]["sequences"]),
         tumor_labels=config_param(config["mri"]["tumor_labels"]),
     script:
         "../scripts/radiomics_patient.py"

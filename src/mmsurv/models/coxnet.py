@@ -340,13 +340,15 @@ class CoxnetModel(SurvivalModel):
 
     def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
         """Linear predictor at the chosen alpha, shape (n,); higher means worse prognosis."""
-        return np.asarray(self.coxnet.predict(self._design(X)), dtype=float)
+        return np.asarray(self.coxnet.predict(self._design(X), alpha=self.alpha_), float)
 
     def predict_survival(self, X: pd.DataFrame, times: np.ndarray) -> np.ndarray:
         """Survival at ``times`` (days), shape (n, len(times)), from the Breslow baseline."""
         if len(X) == 0:
             return np.empty((0, len(times)))
-        surv = self.coxnet.predict_survival_function(self._design(X), return_array=True)
+        surv = self.coxnet.predict_survival_function(
+            self._design(X), alpha=self.alpha_, return_array=True
+        )
         return step_survival(self.coxnet.unique_times_, surv, np.asarray(times, float))
 
     def describe(self) -> dict[str, Any]:

@@ -782,6 +782,9 @@ def preprocess_patient(
         )
     with steps("head_mask"), _about(patient_id, sequences[reference]):
         head = head_mask(resampled[reference])
+        # a tumour at the surface (or a dark necrotic core at the mask's edge) stays inside the
+        # mask: its voxels are corrected and z-scored, never zeroed
+        head = sitk.Or(head, sitk.Cast(tumor > 0, sitk.sitkUInt8))
     zscored, log_fields, stats = {}, {}, {}
     for channel, image in resampled.items():
         with steps("n4_zscore"), _about(patient_id, sequences[channel]):

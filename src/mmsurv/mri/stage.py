@@ -217,6 +217,14 @@ def radiomics_one_patient(
         log.warning("patient %s has no radiomics: %s", patient_id, rec.get("reason"))
         write_patient_features(pd.Series([], dtype=float, name=patient_id), out)
         return
+    spacing = rec.get("spacing_mm") or []
+    if spacing and max(spacing) > 1.5 * min(spacing):
+        log.warning(
+            "patient %s: radiomics on anisotropic voxels %s mm (texture distances of one voxel "
+            "differ by axis); set mri.spacing_mm to an isotropic grid for IBSI-style features",
+            patient_id,
+            spacing,
+        )
     folder = Path(record).parent
     sequences = list(mri["radiomics"]["sequences"])
     features = extract_patient(

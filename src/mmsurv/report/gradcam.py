@@ -49,12 +49,12 @@ def plot_gradcam(panels: Sequence[Mapping[str, Any]], title: str, path: str | Pa
         z = tumor_slice(panel["mask"])
         names = list(panel["channels"])
         for ax, name in zip(row, names, strict=False):
-            ax.imshow(panel["channels"][name][z], cmap="gray", origin="lower")
+            ax.imshow(panel["channels"][name][z], cmap="gray")
             ax.contour(panel["mask"][z] > 0, levels=[0.5], colors="r", linewidths=0.6)
             ax.set_title(name, fontsize=8)
         ax = row[n_ch]
-        ax.imshow(panel["channels"][names[-1]][z], cmap="gray", origin="lower")
-        ax.imshow(panel["cam"][z], cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0, origin="lower")
+        ax.imshow(panel["channels"][names[-1]][z], cmap="gray")
+        ax.imshow(panel["cam"][z], cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
         ax.set_title("Grad-CAM", fontsize=8)
         row[0].set_ylabel(
             f"{panel['patient_id']}\nrisk {panel['risk']:.2f}, "

@@ -90,7 +90,10 @@ def plot_training_curves(train_logs: Sequence[str | os.PathLike[str]], path: str
             if hist.empty:
                 continue
             colour = f"C{k % 10}"
-            ax.plot(hist["epoch"], hist["train_loss"], color=colour, label=f"fold {fold} train")
+            # a blended network optimises a weighted sum; its multimodal head's own training
+            # loss is what compares with the validation loss (also of that head)
+            train = "train_loss_mm" if "train_loss_mm" in hist else "train_loss"
+            ax.plot(hist["epoch"], hist[train], color=colour, label=f"fold {fold} train")
             if "val_loss" in hist and hist["val_loss"].notna().any():
                 ax.plot(
                     hist["epoch"],
