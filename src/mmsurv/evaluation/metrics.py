@@ -27,6 +27,7 @@ from sksurv.util import Surv
 
 __all__ = [
     "censoring_reference",
+    "surv_array",
     "harrell_c",
     "bootstrap_c_samples",
     "bootstrap_c_interval",
@@ -111,7 +112,8 @@ def bootstrap_c_interval(
     return float(lo), float(hi), float(np.std(stats, ddof=1))
 
 
-def _surv(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+def surv_array(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """scikit-survival's structured (event, time) array of ``time`` (days) and ``event`` (0/1)."""
     return Surv.from_arrays(event=np.asarray(event, bool), time=np.asarray(time, float))
 
 
@@ -143,7 +145,7 @@ def uno_c(
     tau = float(np.max(time[event.astype(bool)]))
     try:
         c, *_ = concordance_index_ipcw(
-            _surv(ref_time, ref_event), _surv(time, event), risk, tau=tau
+            surv_array(ref_time, ref_event), surv_array(time, event), risk, tau=tau
         )
     except ValueError as err:
         log.warning("Uno's C not computable: %s", err)
@@ -182,7 +184,9 @@ def integrated_brier(
         return float("nan")
     try:
         return float(
-            integrated_brier_score(_surv(ref_time, ref_event), _surv(time, event), surv, times)
+            integrated_brier_score(
+                surv_array(ref_time, ref_event), surv_array(time, event), surv, times
+            )
         )
     except ValueError as err:
         log.warning("integrated Brier score not computable: %s", err)
@@ -213,7 +217,7 @@ def brier_at(
         return float("nan")
     try:
         _, score = brier_score(
-            _surv(ref_time, ref_event), _surv(time, event), surv[:, None], [horizon_days]
+            surv_array(ref_time, ref_event), surv_array(time, event), surv[:, None], [horizon_days]
         )
     except ValueError as err:
         log.warning("Brier score at %g days not computable: %s", horizon_days, err)
@@ -236,7 +240,7 @@ def mean_td_auc(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             _, mean_auc = cumulative_dynamic_auc(
-                _surv(ref_time, ref_event), _surv(time, event), risk, times
+                surv_array(ref_time, ref_event), surv_array(time, event), risk, times
             )
     except ValueError as err:
         log.warning("time-dependent AUC not computable: %s", err)

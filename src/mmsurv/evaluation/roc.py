@@ -27,7 +27,8 @@ import numpy as np
 from sklearn.metrics import auc, roc_curve
 from sksurv.metrics import cumulative_dynamic_auc
 from sksurv.nonparametric import CensoringDistributionEstimator
-from sksurv.util import Surv
+
+from mmsurv.evaluation.metrics import surv_array
 
 __all__ = ["TimeROC", "ipcw_weights", "roc_at", "auc_over_time"]
 
@@ -46,10 +47,6 @@ class TimeROC(NamedTuple):
     horizon_days: float
     n_cases: int
     n_controls: int
-
-
-def _surv(time: np.ndarray, event: np.ndarray) -> np.ndarray:
-    return Surv.from_arrays(event=np.asarray(event, bool), time=np.asarray(time, float))
 
 
 def ipcw_weights(
@@ -78,7 +75,7 @@ def ipcw_weights(
     event = np.asarray(event, bool)
     is_case = (time <= horizon_days) & event
     is_control = time > horizon_days
-    cens = CensoringDistributionEstimator().fit(_surv(ref_time, ref_event))
+    cens = CensoringDistributionEstimator().fit(surv_array(ref_time, ref_event))
     weight = np.zeros(len(time))
     if is_case.any():
         g_case = cens.predict_proba(time[is_case])
@@ -141,7 +138,10 @@ def auc_over_time(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             scores, _ = cumulative_dynamic_auc(
-                _surv(ref_time, ref_event), _surv(time, event), np.asarray(risk, float), times
+                surv_array(ref_time, ref_event),
+                surv_array(time, event),
+                np.asarray(risk, float),
+                times,
             )
     except ValueError as err:
         log.warning("AUC(t) not computable: %s", err)

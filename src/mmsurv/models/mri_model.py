@@ -70,7 +70,7 @@ from sksurv.linear_model.coxph import BreslowEstimator
 from torch import nn
 
 from mmsurv.evaluation.metrics import harrell_c
-from mmsurv.models.base import SurvivalModel, step_survival
+from mmsurv.models.base import SurvivalModel
 from mmsurv.models.blending import GradientBlender
 from mmsurv.models.mri_nets import (
     CAM_LAYER,
@@ -81,7 +81,15 @@ from mmsurv.models.mri_nets import (
     ImageRisk,
 )
 from mmsurv.models.tabular import TabularPreprocessor
-from mmsurv.models.torch_model import Validation, _autocast, _check_outcomes, _device, cox_loss
+from mmsurv.models.torch_model import (
+    Validation,
+    _autocast,
+    _check_outcomes,
+    _device,
+    breslow_survival,
+    cox_loss,
+    portable_state,
+)
 
 __all__ = ["MRIDenseNetModel", "MRIClinicalMMNNModel", "read_crop"]
 
@@ -253,11 +261,7 @@ class _MRISurvivalModel(SurvivalModel):
 
     def __getstate__(self) -> dict[str, Any]:
         """State with the network on the CPU (portable pickles)."""
-        state = self.__dict__.copy()
-        net = state.get("net_")
-        if net is not None and any(p.device.type != "cpu" for p in net.parameters()):
-            state["net_"] = copy.deepcopy(net).cpu()
-        return state
+        return portable_state(self.__dict__)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -610,11 +614,7 @@ class _MRISurvivalModel(SurvivalModel):
 
         ``H0`` is the Breslow cumulative baseline hazard of the training patients.
         """
-        risk = self.predict_risk(X)
-        cum_hazard = self.baseline_.cum_baseline_hazard_
-        with np.errstate(over="ignore"):
-            surv = np.exp(-np.exp(risk)[:, None] * cum_hazard.y[None, :])
-        return step_survival(cum_hazard.x, surv, np.asarray(times, dtype=float))
+        return breslow_survival(self.baseline_, self.predict_risk(X), times)
 
     def grad_cam(
         self, X: pd.DataFrame, n: int | None = None, *, layer: str = CAM_LAYER

@@ -65,7 +65,15 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", DeprecationWarning)
     from torchsurv.loss.cox import neg_partial_log_likelihood
 
-__all__ = ["TorchSurvivalModel", "Batch", "Validation", "read_bag", "cox_loss"]
+__all__ = [
+    "TorchSurvivalModel",
+    "Batch",
+    "Validation",
+    "read_bag",
+    "cox_loss",
+    "breslow_survival",
+    "portable_state",
+]
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +173,26 @@ def cox_loss(risk: torch.Tensor, event: np.ndarray, time: np.ndarray) -> torch.T
         # tied times are expected (slides of one patient share theirs); Efron handles them
         warnings.filterwarnings("ignore", "Ties in `time` detected", UserWarning)
         return neg_partial_log_likelihood(risk.float(), ev, t, ties_method="efron")
+
+
+def breslow_survival(baseline: BreslowEstimator, risk: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Survival ``exp(-H0(t) exp(risk))`` at ``times`` (days), shape (n, len(times)).
+
+    ``H0`` is the fitted Breslow cumulative baseline hazard; a NaN risk gives a row of NaN.
+    """
+    cum_hazard = baseline.cum_baseline_hazard_
+    with np.errstate(over="ignore", invalid="ignore"):
+        surv = np.exp(-np.exp(np.asarray(risk, float))[:, None] * cum_hazard.y[None, :])
+    return step_survival(cum_hazard.x, surv, np.asarray(times, dtype=float))
+
+
+def portable_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A model's ``__dict__`` copy with its network ``net_`` on the CPU (portable pickles)."""
+    state = dict(state)
+    net = state.get("net_")
+    if net is not None and any(p.device.type != "cpu" for p in net.parameters()):
+        state["net_"] = copy.deepcopy(net).cpu()
+    return state
 
 
 def _check_outcomes(
@@ -293,11 +321,8 @@ class TorchSurvivalModel(SurvivalModel):
 
     def __getstate__(self) -> dict[str, Any]:
         """State without the bag cache, with the network on the CPU (portable pickles)."""
-        state = self.__dict__.copy()
+        state = portable_state(self.__dict__)
         state["_bag_cache"] = {}
-        net = state.get("net_")
-        if net is not None and any(p.device.type != "cpu" for p in net.parameters()):
-            state["net_"] = copy.deepcopy(net).cpu()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -598,11 +623,7 @@ class TorchSurvivalModel(SurvivalModel):
         ``H0`` is the Breslow cumulative baseline hazard of the training units; a unit with a
         NaN risk gets a row of NaN.
         """
-        risk = self.predict_risk(X)
-        cum_hazard = self.baseline_.cum_baseline_hazard_
-        with np.errstate(over="ignore", invalid="ignore"):
-            surv = np.exp(-np.exp(risk)[:, None] * cum_hazard.y[None, :])
-        return step_survival(cum_hazard.x, surv, np.asarray(times, dtype=float))
+        return breslow_survival(self.baseline_, self.predict_risk(X), times)
 
     def _predict_attention(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """Unit id -> attention over all its patches, shape (N_i,), summing to 1 (empty for a
