@@ -111,9 +111,33 @@ def test_defaults_are_filled(raw_config):
         (
             lambda c: (
                 c.update(mri={"crop_size": [16, 16, 16]}),
-                c["experiments"]["cox_small"].update(inputs={"mri": ["t1ce"]}),
+                c["experiments"]["cox_small"].update(
+                    model="mri_densenet", inputs={"mri": ["t1ce"]}, params={}
+                ),
             ),
-            "too small for the 3D networks",
+            "too small for DenseNet-121",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(label="idh"),
+            "coxph does not learn a label",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(
+                model="mri_mtl", inputs={"mri": ["t1ce"]}, params={}
+            ),
+            "mri_mtl is a classifier: name a key of labels",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(region="brain"),
+            "region: 'brain' needs an mri input",
+        ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(inputs={"scna": "pca"}),
+            "the SCNA input is 'genes'",
+        ),
+        (
+            lambda c: c.update(mri={"weak_labels": {"channels": ["t1ce_t1"]}}),
+            "weak_labels/channels: 't1ce_t1' is not a preprocessed channel",
         ),
         (lambda c: c.update(mri={"spacing_mm": [1.0, 1.0]}), "spacing_mm"),
         (lambda c: c.update(mri={"orientation": "XYZ"}), "does not match"),

@@ -8,6 +8,8 @@ mmsurv splits --config config/config.yaml --endpoint os --out results/splits/os.
 mmsurv tile --config config/config.yaml --slide SLIDE_ID --out-dir results/wsi
 mmsurv extract --config config/config.yaml --slide SLIDE_ID --encoder resnet50 --out-dir results/wsi
 mmsurv rna --config config/config.yaml --out results/omics/rna.parquet
+mmsurv scna --config config/config.yaml --out results/omics/scna.parquet \\
+    --umap results/omics/scna_umap.png --umap-tsv results/omics/scna_umap.tsv
 mmsurv mri-preprocess --config config/config.yaml --patient PATIENT_ID --out-dir results/mri
 mmsurv radiomics --config config/config.yaml --patient PATIENT_ID --out-dir results/mri
 mmsurv train --config config/config.yaml --experiment clinical_small_coxph --fold 0 \\
@@ -91,6 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     r = with_config(sub.add_parser("rna", help="RNA matrix mapped to patients, log-normalised"))
     r.add_argument("--out", type=Path, required=True)
 
+    cn = with_config(
+        sub.add_parser("scna", help="SCNA matrix mapped to patients (and its UMAP by subtype)")
+    )
+    cn.add_argument("--out", type=Path, required=True, help="the cleaned matrix (.parquet)")
+    cn.add_argument("--umap", type=Path, help="also draw the UMAP of every sample (PNG)")
+    cn.add_argument("--umap-tsv", type=Path, help="the UMAP coordinates (TSV; with --umap)")
+
     m = with_config(
         sub.add_parser("mri-preprocess", help="preprocess one patient's MRI (SimpleITK)")
     )
@@ -166,6 +175,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         _wsi_command(config, args)
     elif args.command == "rna":
         stages.run_rna(config, args.out)
+    elif args.command == "scna":
+        if (args.umap is None) != (args.umap_tsv is None):
+            raise ValueError("--umap and --umap-tsv go together")
+        stages.run_scna(config, args.out)
+        if args.umap is not None:
+            stages.run_scna_umap(config, args.out, args.umap, args.umap_tsv)
     elif args.command in ("mri-preprocess", "radiomics"):
         _mri_command(config, args)
     elif args.command == "train":

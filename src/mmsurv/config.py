@@ -165,7 +165,13 @@ def experiment_endpoints(config: Mapping[str, Any], experiment: str) -> list[str
 
 def check_config(cfg: Mapping[str, Any]) -> list[str]:
     """Cross-key checks the schema cannot express; returns one message per problem."""
-    from mmsurv.models.registry import MODALITIES, MODELS, tunable_parameters
+    from mmsurv.models.registry import (
+        CLASSIFIER_MODELS,
+        DENSENET_MODELS,
+        MODALITIES,
+        MODELS,
+        tunable_parameters,
+    )
 
     problems: list[str] = []
     if "cohort" not in cfg:
@@ -193,6 +199,14 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
         problems.append(f"splits/fractions: must sum to 1, got {fr}")
     if fr["train"] <= 0:
         problems.append("splits/fractions/train: must be > 0")
+    mri = cfg["mri"]
+    channels = [*mri["sequences"], *(["t1ce_t1"] if mri["subtraction"] else [])]
+    for name in mri["weak_labels"]["channels"] or []:
+        if name not in channels:
+            problems.append(
+                f"mri/weak_labels/channels: {name!r} is not a preprocessed channel "
+                f"({', '.join(channels)})"
+            )
     label = cfg["splits"]["stratify_label"]
     if label is not None and label not in cfg["labels"]:
         problems.append(f"splits/stratify_label: {label!r} is not a key of labels")
@@ -229,6 +243,25 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{where}/inputs/clinical: no clinical set {selection!r}")
             elif modality in ("mri", "radiomics"):
                 problems += _image_selection(cfg, f"{where}/inputs/{modality}", modality, selection)
+            elif modality == "scna" and selection != "genes":
+                problems.append(
+                    f"{where}/inputs/scna: {selection!r}; the SCNA input is 'genes' (the "
+                    "gene-level matrix; its PCA is fitted inside the model)"
+                )
+        if spec["model"] in DENSENET_MODELS and "mri" in spec["inputs"]:
+            size = cfg["mri"]["brain_size" if spec["region"] == "brain" else "crop_size"]
+            if min(size) < MIN_NETWORK_CROP:
+                problems.append(
+                    f"{where}: input size {size} is too small for DenseNet-121 (it halves the "
+                    f"input five times: at least {MIN_NETWORK_CROP} voxels per axis)"
+                )
+        if spec["region"] == "brain" and "mri" not in spec["inputs"]:
+            problems.append(f"{where}/region: 'brain' needs an mri input")
+        classifier = spec["model"] in CLASSIFIER_MODELS
+        if classifier and spec["label"] is None:
+            problems.append(f"{where}/label: {spec['model']} is a classifier: name a key of labels")
+        elif not classifier and spec["label"] is not None:
+            problems.append(f"{where}/label: {spec['model']} does not learn a label")
         for ep in spec.get("endpoints") or []:
             if ep not in cfg["endpoints"]:
                 problems.append(f"{where}/endpoints: unknown endpoint {ep!r}")
@@ -244,11 +277,6 @@ def _image_selection(
     if modality == "mri":
         known = [*mri["sequences"], *(["t1ce_t1"] if mri["subtraction"] else [])]
         what = "a preprocessed channel (mri.sequences; t1ce_t1 with mri.subtraction)"
-        if min(mri["crop_size"]) < MIN_NETWORK_CROP:
-            problems.append(
-                f"{where}: mri/crop_size {mri['crop_size']} is too small for the 3D networks "
-                f"(DenseNet-121 halves the input five times: at least {MIN_NETWORK_CROP} voxels)"
-            )
     else:
         known = list(mri["radiomics"]["sequences"])
         what = "a sequence of mri.radiomics.sequences"

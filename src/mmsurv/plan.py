@@ -60,14 +60,18 @@ def configured_modalities(config: Mapping[str, Any]) -> set[str]:
 
 
 def plan_experiments(config: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
-    """Split the configured experiments into those to run and those left out (with reason)."""
+    """Split the configured experiments into those to run and those left out (with reason):
+    an experiment needs every modality of its inputs and, for a classifier, its label."""
     available = configured_modalities(config)
     active, excluded = [], {}
     for name, spec in config["experiments"].items():
         needs = {INPUT_MODALITY.get(key, key) for key in spec["inputs"]}
         missing = sorted(needs - available)
+        label = spec.get("label")
         if missing:
             excluded[name] = f"the cohort has no {', '.join(missing)} data"
+        elif label is not None and label not in config.get("labels", {}):
+            excluded[name] = f"its label {label!r} is not configured (labels)"
         else:
             active.append(name)
     return active, excluded

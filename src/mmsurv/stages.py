@@ -26,9 +26,12 @@ __all__ = [
     "run_wsi_qc",
     "run_extract",
     "run_rna",
+    "run_scna",
+    "run_scna_umap",
     "run_attention",
     "run_gradcam",
     "run_mri_preprocess",
+    "run_mri_segmenter",
     "run_mri_qc",
     "run_radiomics_patient",
     "run_radiomics",
@@ -69,12 +72,14 @@ def run_train(
     rna: str | Path | None = None,
     mri: Sequence[str | Path] = (),
     radiomics: str | Path | None = None,
+    scna: str | Path | None = None,
 ) -> None:
     """Train one (experiment, fold); see :func:`mmsurv.models.train.train_fold`.
 
     ``features`` are the slides' feature files (``{slide_id}.h5``), ``rna`` the cleaned RNA
     matrix of the omics stage, ``mri`` the patients' MRI preprocessing records
-    (``preprocess.json``), ``radiomics`` the radiomics table, for experiments with those inputs.
+    (``preprocess.json``), ``radiomics`` the radiomics table, ``scna`` the SCNA matrix, for
+    experiments with those inputs.
     """
     from mmsurv.cohort import load_samples
     from mmsurv.models.train import train_fold
@@ -94,6 +99,7 @@ def run_train(
         slides=slides_table(config) if features else None,
         mri=list(mri) or None,
         radiomics=radiomics,
+        scna=scna,
     )
 
 
@@ -129,6 +135,74 @@ def run_rna(config: Mapping[str, Any], out: str | Path) -> pd.DataFrame:
     return table
 
 
+def run_scna(config: Mapping[str, Any], out: str | Path) -> pd.DataFrame:
+    """Write ``results/omics/scna.parquet``: patients x genes copy number, every SCNA sample.
+
+    Sample columns are mapped to patients with ``cohort.id_pattern`` (the first sample of a
+    patient is kept); patients outside the samples sheet (SCNA-only) are kept as well, for the
+    UMAP and for a PCA the config lets fit on them. Genes with a missing value are dropped; no
+    statistic across patients is computed here (the PCA is fitted inside each model).
+    """
+    from mmsurv.cohort import load_samples, read_matrix
+    from mmsurv.omics.scna import clean_scna
+
+    cohort = config["cohort"]
+    if not cohort.get("scna"):
+        raise ValueError("the config names no SCNA matrix (cohort.scna)")
+    table = clean_scna(read_matrix(cohort["scna"]), cohort["id_pattern"])
+    patients = set(load_samples(config)["patient_id"].astype(str))
+    in_sheet = int(table.index.isin(sorted(patients)).sum())
+    log.info(
+        "SCNA: %d patients x %d genes: %d in the samples sheet, %d SCNA-only",
+        table.shape[0],
+        table.shape[1],
+        in_sheet,
+        len(table) - in_sheet,
+    )
+    with atomic_path(out) as tmp:
+        table.to_parquet(tmp)
+    return table
+
+
+def run_scna_umap(
+    config: Mapping[str, Any], scna: str | Path, out_png: str | Path, out_tsv: str | Path
+) -> None:
+    """UMAP of every SCNA sample coloured by subtype: the figure and its coordinates.
+
+    Groups come from the samples sheet's column ``labels.subtype`` when the config has that
+    label (patients outside the sheet or without a value: ``"no label"``), else every sample
+    is one group, ``"SCNA sample"``. ``out_tsv`` columns: ``patient_id``, ``umap1``,
+    ``umap2``, ``group``, ``in_samples``. Seeded with ``seed``; a descriptive picture, never a
+    model input.
+    """
+    from mmsurv.cohort import load_samples
+    from mmsurv.omics.scna import group_labels, plot_umap, umap_embedding
+
+    table = pd.read_parquet(scna)
+    table.index = table.index.astype(str)
+    samples = load_samples(config)
+    sheet = samples.drop_duplicates("patient_id").set_index("patient_id")
+    sheet.index = sheet.index.astype(str)
+    column = (config.get("labels") or {}).get("subtype")
+    if column is not None:
+        groups = sheet[column]
+        what = f"coloured by {column}"
+    else:
+        groups = pd.Series("SCNA sample", index=table.index)
+        what = "no subtype label configured"
+    coords = umap_embedding(table, seed=int(config["seed"]))
+    labels = group_labels(coords.index, groups)
+    in_samples = coords.index.isin(sheet.index)
+    rows = coords.reset_index().assign(group=labels.to_numpy(), in_samples=in_samples)
+    write_tsv(rows, out_tsv)
+    title = (
+        f"SCNA UMAP of {len(coords)} samples ({int(in_samples.sum())} in the samples sheet, "
+        f"{int((~in_samples).sum())} SCNA-only), {what}"
+    )
+    plot_umap(coords, groups, out_png, title)
+    log.info("SCNA UMAP groups: %s", labels.value_counts().to_dict())
+
+
 def run_collect(
     fold_dirs: Sequence[str | Path], out_predictions: str | Path, out_survival: str | Path
 ) -> None:
@@ -154,9 +228,12 @@ def run_evaluate(
     out_km: str | Path,
     out_calibration: str | Path | None = None,
     out_roc: str | Path | None = None,
+    out_subgroups: str | Path | None = None,
 ) -> pd.DataFrame:
     """Write ``results/metrics/{experiment}.tsv`` and the experiment's Kaplan-Meier figure,
-    and its calibration and time-dependent ROC figures when their paths are given."""
+    its calibration and time-dependent ROC figures, and the C-index within each subgroup of
+    ``evaluation.subgroup_label`` (``results/metrics/{experiment}.subgroups.tsv``; no rows
+    when the label is not configured), when their paths are given."""
     from mmsurv.evaluation import (
         assign_risk_groups,
         evaluate_experiment,
@@ -175,7 +252,29 @@ def run_evaluate(
     plot_km(grouped, experiment, out_km)
     if out_calibration is not None and out_roc is not None:
         write_diagnostics(config["evaluation"], experiment, preds, surv, out_calibration, out_roc)
+    if out_subgroups is not None:
+        write_tsv(_subgroup_rows(config, experiment, preds, truth), out_subgroups)
     return metrics
+
+
+def _subgroup_rows(
+    config: Mapping[str, Any], experiment: str, preds: pd.DataFrame, truth: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Subgroup C-index rows of one experiment (empty when no subgroup label applies)."""
+    from mmsurv.cohort import load_samples
+    from mmsurv.evaluation import SUBGROUP_COLUMNS, subgroup_metrics
+
+    key = config["evaluation"]["subgroup_label"]
+    column = config["labels"].get(key) if key else None
+    if column is None:
+        if key:
+            log.info("evaluation.subgroup_label %r is not a key of labels: no subgroups", key)
+        return pd.DataFrame(columns=SUBGROUP_COLUMNS)
+    samples = load_samples(config)
+    groups = samples.set_index("patient_id")[column]
+    oracle = truth.set_index("patient_id")["risk"] if truth is not None else None
+    seed = int(config["seed"])
+    return subgroup_metrics(experiment, preds, groups, config["evaluation"], seed, oracle)
 
 
 def run_report(
@@ -196,11 +295,16 @@ def run_report(
     roc: Mapping[str, str | Path] | None = None,
     gradcam: Mapping[str, str | Path] | None = None,
     mri_qc: str | Path | None = None,
+    subgroups: Sequence[str | Path] = (),
+    scna_umap: str | Path | None = None,
+    attributions: Mapping[str, str | Path] | None = None,
 ) -> None:
     """Write ``results/report/metrics.tsv``, the C-index figure and ``index.html``.
 
     ``gradcam`` maps MRI networks to their Grad-CAM figures; ``mri_qc`` is the imaged
-    patients' preprocessing QC table.
+    patients' preprocessing QC table. ``subgroups`` are the experiments' subgroup metric
+    tables, ``scna_umap`` the SCNA UMAP figure, ``attributions`` maps subtype classifiers to
+    their integrated-gradients figures (seed 2).
 
     ``curves``, ``attention``, ``calibration`` and ``roc`` map experiments to their
     training-curve, attention, calibration and ROC figures, ``features`` encoders to their
@@ -219,13 +323,17 @@ def run_report(
     plot_c_index_forest(summarise_split(table, "test"), out_forest)
     truth_path = config["cohort"].get("truth")
     oracle = None
+    label_auc: dict[str, str] = {}
     if truth_path:
-        oracle = oracle_by_modality(
-            read_tsv(truth_path),
-            load_samples(config),
-            {ep: read_tsv(p) for ep, p in splits.items()},
-            config["endpoints"],
-        )
+        from mmsurv.report.subtypes import label_oracle
+
+        truth, samples = read_tsv(truth_path), load_samples(config)
+        split_tables = {ep: read_tsv(p) for ep, p in splits.items()}
+        oracle = oracle_by_modality(truth, samples, split_tables, config["endpoints"])
+        wanted = sorted({s["label"] for s in config["experiments"].values() if s.get("label")})
+        if wanted:
+            first = next(iter(split_tables))
+            label_auc = label_oracle(truth, samples, split_tables, config["labels"], wanted, first)
     render_report(
         config=config,
         cohort=read_tsv(cohort),
@@ -241,6 +349,12 @@ def run_report(
         wsi_qc=read_tsv(wsi_qc) if wsi_qc else None,
         gradcam=dict(gradcam or {}),
         mri_qc=read_tsv(mri_qc) if mri_qc else None,
+        subgroups=pd.concat([read_tsv(p) for p in subgroups], ignore_index=True)
+        if subgroups
+        else None,
+        label_oracle=label_auc,
+        scna_umap=scna_umap,
+        attributions=dict(attributions or {}),
         calibration_pngs=dict(calibration or {}),
         roc_pngs=dict(roc or {}),
     )
@@ -407,16 +521,34 @@ def run_mri_preprocess(
     files: Mapping[str, str],
     out_dir: str | Path,
     out_montage: str | Path,
+    segmenter: str | Path | None = None,
 ) -> bool:
     """Preprocess one patient's MRI into ``results/mri/preprocessed/{patient}/``.
 
-    ``files`` maps channel (sequences and ``mask``) -> path from the images sheet. Returns
-    False when the patient was skipped (``mri.on_error: skip``); see
+    ``files`` maps channel (sequences and ``mask``) -> path from the images sheet; a patient
+    without a mask gets a weak one (``segmenter``: the weak-label network). Returns False when
+    the patient was skipped (``mri.on_error: skip``); see
     :func:`mmsurv.mri.stage.preprocess_one_patient`.
     """
     from mmsurv.mri.stage import preprocess_one_patient
 
-    return preprocess_one_patient(config["mri"], patient_id, files, out_dir, out_montage)
+    return preprocess_one_patient(config["mri"], patient_id, files, out_dir, out_montage, segmenter)
+
+
+def run_mri_segmenter(
+    config: Mapping[str, Any],
+    records: Sequence[str | Path],
+    out_model: str | Path,
+    out_log: str | Path,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Train the weak-label segmentation network on the whole-brain inputs of the patients
+    preprocessed with a ground-truth mask; write the network and its training log (JSON)."""
+    from mmsurv.mri.stage import train_weak_segmenter
+
+    return train_weak_segmenter(
+        config["mri"], records, out_model, out_log, config["seed"], threads, config["device"]
+    )
 
 
 def run_mri_qc(records: Sequence[str | Path], out: str | Path) -> None:
@@ -450,38 +582,55 @@ def run_gradcam(
     records: Sequence[str | Path],
     out: str | Path,
     n_patients: int = 4,
+    scna: str | Path | None = None,
 ) -> None:
-    """Grad-CAM maps of a 3D MRI network over test patients of one fold.
+    """Class-activation maps of a 3D MRI network over test patients of one fold.
 
     The fitted model of the first endpoint is applied to the ``n_patients`` test patients with
-    the highest and lowest predicted risk (half each); the map comes from the image
-    subnetwork's last convolutional layer (see the model's ``grad_cam``).
+    the highest and lowest prediction (half each): for a survival network the risk and its
+    Grad-CAM map (the image subnetwork's last convolutional layer, see ``grad_cam``), for a
+    subtype classifier (``integrated_gradients``) the score and its integrated gradients
+    (absolute values summed over channels, scaled to 0..1). ``scna`` is the SCNA matrix of
+    an experiment that reads it.
     """
     import joblib
     import numpy as np
 
     from mmsurv.cohort import load_samples
+    from mmsurv.models.mri_model import unit_range
     from mmsurv.models.train import experiment_inputs
     from mmsurv.report.gradcam import plot_gradcam
 
     models = joblib.load(model)
     endpoint = next(iter(models))
     fitted = models[endpoint]
+    classifier = hasattr(fitted, "integrated_gradients")
+    key = "score" if classifier else "risk"
     preds = read_tsv(predictions)
     test = preds[(preds["endpoint"] == endpoint) & (preds["split"] == "test")]
-    test = test.sort_values("risk", ascending=False)
+    test = test.sort_values(key, ascending=False)
     half = max(1, n_patients // 2)
     chosen = pd.concat([test.head(half), test.tail(half)]).drop_duplicates("patient_id")
-    X, _ = experiment_inputs(config, experiment, load_samples(config), mri=records)
+    X, _ = experiment_inputs(config, experiment, load_samples(config), mri=records, scna=scna)
     X = X.loc[[p for p in chosen["patient_id"] if p in X.index]]
-    cams = fitted.grad_cam(X) if len(X) else {}
+    if classifier:
+        ig = np.abs(fitted.integrated_gradients(X)).sum(axis=1) if len(X) else []
+        maps = dict(zip(X.index, unit_range(np.asarray(ig)), strict=True))
+    else:
+        maps = fitted.grad_cam(X) if len(X) else {}
     panels = []
     for _, row in chosen.iterrows():
-        if row["patient_id"] not in cams:
+        if row["patient_id"] not in maps:
             continue
         with np.load(X.at[row["patient_id"], "mri"]) as crop:
             channels = {c: crop[c] for c in fitted.channels}
-            mask = crop["mask"]
+            mask = crop["mask"] if "mask" in crop.files else crop["weak_mask"]
+        cam = maps[row["patient_id"]]
+        if cam.shape != mask.shape:  # a network trained at another grid (input_size)
+            cam = _resize_map(cam, mask.shape)
+        caption = (
+            f"score {row['score']:.2f}, label {_label_text(row['label'])}" if classifier else None
+        )
         panels.append(
             {
                 "patient_id": row["patient_id"],
@@ -490,7 +639,23 @@ def run_gradcam(
                 "event": int(row["event"]),
                 "channels": channels,
                 "mask": mask,
-                "cam": cams[row["patient_id"]],
+                "cam": cam,
+                "caption": caption,
             }
         )
-    plot_gradcam(panels, f"{experiment} ({endpoint}), test patients: Grad-CAM", out)
+    name = "integrated gradients" if classifier else "Grad-CAM"
+    plot_gradcam(panels, f"{experiment} ({endpoint}), test patients: {name}", out, name)
+
+
+def _resize_map(cam: Any, shape: tuple[int, ...]) -> Any:
+    """A (D, H, W) map resized (trilinear) to ``shape``."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(cam.astype("float32"))[None, None]
+    return F.interpolate(x, size=tuple(shape), mode="trilinear", align_corners=False)[0, 0].numpy()
+
+
+def _label_text(value: Any) -> str:
+    """A label cell as text: 0 / 1, or 'unknown'."""
+    return "unknown" if pd.isna(value) else str(int(float(value)))

@@ -14,10 +14,25 @@ from mmsurv.demo.volumes import DTI_CHANNELS, MRI_CHANNELS, render_dti
 
 
 def _studies(smoke_dir: Path, images) -> dict[str, dict[str, sitk.Image]]:
+    """Every study's channels; a mask withheld from the sheet is read from its own file."""
     out: dict[str, dict[str, sitk.Image]] = {}
     for row in images.itertuples(index=False):
         out.setdefault(row.patient_id, {})[row.channel] = sitk.ReadImage(str(smoke_dir / row.path))
+    for patient, channels in out.items():
+        if "mask" not in channels:
+            withheld = smoke_dir / "images" / patient / "mask_withheld.nii.gz"
+            channels["mask"] = sitk.ReadImage(str(withheld))
     return out
+
+
+def test_some_masks_are_withheld_from_the_sheet(smoke_dir: Path, sheets) -> None:
+    images = sheets["images"]
+    imaged = set(images["patient_id"])
+    listed = set(images.loc[images["channel"] == "mask", "patient_id"])
+    withheld = imaged - listed
+    assert 0.15 <= len(withheld) / len(imaged) <= 0.35
+    assert all((smoke_dir / "images" / p / "mask_withheld.nii.gz").is_file() for p in withheld)
+    assert not any((smoke_dir / "images" / p / "mask_withheld.nii.gz").exists() for p in listed)
 
 
 @pytest.fixture(scope="module")

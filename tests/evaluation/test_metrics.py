@@ -185,7 +185,9 @@ _EV = {
 def test_evaluate_experiment_brier_and_sd_columns():
     preds = _predictions()
     m = evaluate_experiment("x", preds, _curves(preds), {"seed": 0, "evaluation": _EV})
-    assert list(m.columns[-3:]) == ["c_index_sd", "brier", "horizon_days"]
+    assert list(m.columns[-6:-3]) == ["c_index_sd", "brier", "horizon_days"]
+    assert list(m.columns[-3:]) == ["auc_lo", "auc_hi", "n_labeled"]  # classification only
+    assert m["auc"].isna().all() and (m["n_labeled"] == 0).all()
     for _, row in m.iterrows():
         assert 0 <= row["brier"] <= 1 and row["c_index_sd"] > 0
         assert row["horizon_days"] == 365 and 0 < row["ibs"] < 1
@@ -227,3 +229,41 @@ def test_evaluate_experiment_columns_and_oracle(tmp_path):
     assert np.isnan(test["ibs"]) and np.isnan(test["auc"])
     plot_km(assign_risk_groups(preds, 0.5), "x", tmp_path / "km.png")
     assert (tmp_path / "km.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_binary_auc_matches_scikit_learn_and_ignores_missing_labels():
+    from sklearn.metrics import roc_auc_score
+
+    from mmsurv.evaluation.metrics import binary_auc, bootstrap_auc_interval
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 80).astype(float)
+    score = y + rng.normal(0, 1.0, 80)
+    expected = roc_auc_score(y.astype(int), score)
+    y_missing = y.copy()
+    y_missing[:5] = np.nan
+    assert binary_auc(y, score) == pytest.approx(expected)
+    assert binary_auc(y_missing, score) == pytest.approx(
+        roc_auc_score(y[5:].astype(int), score[5:])
+    )
+    assert np.isnan(binary_auc(np.ones(10), np.arange(10.0)))  # one class: undefined
+    lo, hi = bootstrap_auc_interval(y, score, 300, seed=1)
+    assert lo < expected < hi and lo > 0.5
+    assert all(np.isnan(v) for v in bootstrap_auc_interval(y, score, 0, seed=1))
+
+
+def test_evaluate_experiment_auc_of_classification_predictions():
+    from sklearn.metrics import roc_auc_score
+
+    preds = _predictions()
+    rng = np.random.default_rng(3)
+    preds["label"] = rng.integers(0, 2, len(preds)).astype(float)
+    preds.loc[preds.index[::7], "label"] = np.nan  # unknown labels are left out of the AUC
+    preds["score"] = preds["label"].fillna(0.5) + rng.normal(0, 0.8, len(preds))
+    m = evaluate_experiment("x", preds, _curves(preds), {"seed": 0, "evaluation": _EV})
+    for _, row in m.iterrows():
+        part = preds[(preds["split"] == row["split"]) & (preds["fold"] == row["fold"])]
+        part = part[part["endpoint"] == row["endpoint"]].dropna(subset=["label"])
+        assert row["n_labeled"] == len(part)
+        assert row["auc"] == pytest.approx(roc_auc_score(part["label"].astype(int), part["score"]))
+        assert row["auc_lo"] <= row["auc"] <= row["auc_hi"]

@@ -191,3 +191,110 @@ def test_radiomics_mri_and_clinical_inputs_one_row_per_patient(config, tmp_path)
     assert list(X.index) == [pids[0], pids[2]]  # the skipped patient is left out
     assert X.loc[pids[2], "mri"] == str(tmp_path / pids[2] / "crop.npz")
     assert kwargs["channels"] == ["t1ce", "t2"] and kwargs["numeric"] == numeric
+
+
+def _with_scna(config, root, n_extra=10, seed=0):
+    """Write a genes x samples SCNA matrix for every cohort patient plus SCNA-only patients,
+    point the config at it and build the cleaned matrix; return (config, scna.parquet)."""
+    from mmsurv.stages import run_scna
+
+    rng = np.random.default_rng(seed)
+    ids = [*load_samples(config)["patient_id"], *[f"TCGA-ZZ-{i:04d}" for i in range(n_extra)]]
+    matrix = pd.DataFrame(
+        rng.integers(-2, 3, (30, len(ids))),
+        index=pd.Index([f"G{i}" for i in range(30)], name="gene"),
+        columns=[f"{p}-01A" for p in ids],
+    )
+    matrix.to_csv(root / "scna.tsv", sep="\t")
+    config["cohort"]["scna"] = str(root / "scna.tsv")
+    run_scna(config, root / "scna.parquet")
+    return config, root / "scna.parquet"
+
+
+@pytest.mark.parametrize("pca_extra", [True, False])
+def test_scna_pca_never_sees_validation_or_test_patients(config, tmp_path, pca_extra):
+    """The SCNA PCA is fitted on the fold's training patients, plus (when asked, as the seed
+    paper did) the SCNA-only patients who are in no split; validation and test never."""
+    import joblib
+
+    config, scna = _with_scna(config, tmp_path)
+    config["experiments"]["scna"] = {
+        "model": "scna_coxph",
+        "inputs": {"scna": "genes"},
+        "params": {"n_components": 3, "pca_extra": pca_extra},
+    }
+    samples = load_samples(config)
+    splits = {"os": make_splits(samples, config, "os")}
+    out = tmp_path / "scna_model"
+    train_fold(config, "scna", 0, samples, build_cohort(config), splits, out, scna=scna)
+    fitted = set(joblib.load(out / "model.joblib")["os"].pca_.fitted_ids_)
+    split = splits["os"].set_index("patient_id")["split"]
+    extras = {f"TCGA-ZZ-{i:04d}" for i in range(10)}
+    assert fitted == set(split[split == "train"].index) | (extras if pca_extra else set())
+    assert not fitted & set(split[split != "train"].index)
+    preds = pd.read_csv(out / "predictions.tsv", sep="\t")
+    assert set(preds["patient_id"]) == set(split.index)  # extras get no prediction
+
+
+class _LabelSpy:
+    """A classifier stand-in recording the labels the training job hands it."""
+
+    seen: list[pd.Series] = []
+
+    def __init__(self, *, numeric, categorical, seed=0, threads=1, device="cpu"):
+        from mmsurv.models.coxph import CoxPHModel
+
+        self.cox = CoxPHModel(numeric=numeric, categorical=categorical)
+        self.params = {}
+
+    def fit(self, X, time, event, validation=None, labels=None):
+        type(self).seen.append(labels)
+        self.cox.fit(X, time, event)
+        return self
+
+    def predict_risk(self, X):
+        return self.cox.predict_risk(X)
+
+    def predict_survival(self, X, times):
+        return self.cox.predict_survival(X, times)
+
+    def predict_score(self, X):
+        return np.linspace(0.0, 1.0, len(X))
+
+    def describe(self):
+        return {}
+
+
+def test_classifier_sees_training_and_validation_labels_only(config, tmp_path, monkeypatch):
+    from mmsurv.models import train as train_module
+
+    monkeypatch.setattr(train_module, "get_model", lambda name: _LabelSpy)
+    _LabelSpy.seen = []
+    config["experiments"]["cls"] = {
+        "model": "mri_mtl",
+        "inputs": {"clinical": "small"},
+        "label": "idh",
+        "params": {},
+    }
+    samples = load_samples(config)
+    samples.loc[samples.index[:6], "idh"] = np.nan  # unlabeled patients
+    out, split = _run(config, tmp_path, samples=samples, name="cls")
+    (labels,) = _LabelSpy.seen
+    roles = split.set_index("patient_id")["split"]
+    assert set(labels.index) == set(roles[roles != "test"].index)
+    truth = samples.set_index("patient_id")["idh"]
+    pd.testing.assert_series_equal(labels, truth.loc[labels.index].astype(float), check_names=False)
+    preds = pd.read_csv(out / "predictions.tsv", sep="\t")
+    assert {"label", "score"} <= set(preds.columns)
+    test = preds[preds["split"] == "test"].set_index("patient_id")
+    np.testing.assert_array_equal(test["label"], truth.loc[test.index].astype(float))
+
+
+def test_labels_must_be_binary():
+    from mmsurv.models.train import binary_labels
+
+    samples = pd.DataFrame({"patient_id": ["a", "b", "c", "d"], "y": ["1", "0", None, "yes"]})
+    with pytest.raises(ValueError, match="must hold 0/1 values; got d='yes'"):
+        binary_labels(samples, "y")
+    ok = binary_labels(samples.iloc[:3], "y")
+    assert ok.tolist()[:2] == [1.0, 0.0] and np.isnan(ok["c"])

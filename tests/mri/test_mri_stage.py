@@ -16,6 +16,8 @@ from mmsurv.mri.stage import (
     preprocess_one_patient,
     qc_table,
     radiomics_one_patient,
+    read_record,
+    train_weak_segmenter,
     usable_crops,
 )
 
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SEQUENCES = ["t1", "t1ce", "t2", "flair"]
 
 
-def _mri_config(on_error: str = "fail") -> dict:
+def _mri_config(on_error: str = "fail", weak: bool = False, folder: str | None = None) -> dict:
     return {
         "sequences": SEQUENCES,
         "reference": ["t1ce", "t1"],
@@ -34,8 +36,10 @@ def _mri_config(on_error: str = "fail") -> dict:
         "mask_tolerance_mm": 1.0,
         "margin_mm": 6.0,
         "crop_size": [16, 16, 16],
+        "brain_size": [16, 16, 16],
         "subtraction": True,
         "on_error": on_error,
+        "weak_labels": {"enabled": weak, "folder": folder, "channels": SEQUENCES, "epochs": 30},
         "radiomics": {"params": str(ROOT / "config/radiomics.yaml"), "sequences": ["t1ce", "t2"]},
     }
 
@@ -131,3 +135,42 @@ def test_radiomics_rows_merge_without_skipped_patients(two_patients, tmp_path):
     assert list(back.index) == ["P1"] and table.shape == back.shape
     assert {c.split("_")[0] for c in back.columns} == {"t1ce", "t2"}
     assert "t2_original_shape_MeshVolume" in back.columns
+
+
+def test_weak_labels_from_a_folder(tmp_path):
+    files = _study(tmp_path / "in", seed=5)
+    folder = tmp_path / "weak"
+    folder.mkdir()
+    Path(files.pop("mask")).rename(folder / "P5.nii.gz")
+    config = _mri_config("fail", weak=True, folder=str(folder))
+    out = tmp_path / "out" / "P5"
+    assert preprocess_one_patient(config, "P5", files, out, tmp_path / "P5.png")
+    assert read_record(out / "preprocess.json")["mask_source"] == "weak_file"
+    with pytest.raises(VolumeError, match="P6.*weak mask file not found"):
+        preprocess_one_patient(config, "P6", files, tmp_path / "o6", tmp_path / "P6.png")
+
+
+def test_weak_labels_from_the_segmentation_network(tmp_path):
+    """Patients with masks train the segmenter on their whole-brain input; a patient without
+    one gets its weak mask from it, and the weak mask finds the tumour."""
+    config = _mri_config("fail", weak=True)
+    records = []
+    for k in range(4):
+        files = _study(tmp_path / "in" / f"M{k}", seed=10 + k)
+        out = tmp_path / "pre" / f"M{k}"
+        preprocess_one_patient(config, f"M{k}", files, out, tmp_path / f"M{k}.png")
+        records.append(out / "preprocess.json")
+    meta = train_weak_segmenter(
+        config, records, tmp_path / "seg.pt", tmp_path / "seg.json", seed=0, threads=1
+    )
+    assert sorted(meta["train_patients"] + meta["val_patients"]) == ["M0", "M1", "M2", "M3"]
+    assert json.loads((tmp_path / "seg.json").read_text())["channels"] == SEQUENCES
+    files = _study(tmp_path / "in" / "U", seed=20)
+    truth = sitk.GetArrayFromImage(sitk.ReadImage(files.pop("mask"))) > 0
+    out = tmp_path / "pre" / "U"
+    preprocess_one_patient(config, "U", files, out, tmp_path / "U.png", tmp_path / "seg.pt")
+    record = read_record(out / "preprocess.json")
+    assert record["mask_source"] == "weak_network"
+    weak = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "mask.nii.gz"))) > 0
+    assert 2 * (weak & truth).sum() / (weak.sum() + truth.sum()) > 0.5
+    assert list(usable_crops([*records, out / "preprocess.json"], "brain"))[-1] == "U"

@@ -426,7 +426,11 @@ def _write_study(root: Path, mask_origin_shift=0.0, empty_mask=False) -> tuple[d
 
 
 SETTINGS = PreprocessSettings(
-    spacing_mm=(2.0, 2.0, 2.0), n4_shrink=1, crop_size=(16, 12, 8), subtraction=True
+    spacing_mm=(2.0, 2.0, 2.0),
+    n4_shrink=1,
+    crop_size=(16, 12, 8),
+    brain_size=(16, 16, 8),
+    subtraction=True,
 )
 
 
@@ -440,6 +444,7 @@ def test_preprocess_patient_end_to_end(tmp_path: Path) -> None:
         "mask.nii.gz",
         "head_mask.nii.gz",
         "crop.npz",
+        "brain.npz",
     }
     assert {p.name for p in out.iterdir()} == expected_files
     with np.load(out / "crop.npz") as crop:
@@ -447,6 +452,11 @@ def test_preprocess_patient_end_to_end(tmp_path: Path) -> None:
         for c in channels:
             assert crop[c].shape == (8, 12, 16) and crop[c].dtype == np.float32
         assert crop["mask"].dtype == np.uint8 and set(np.unique(crop["mask"])) >= {0, 1, 4}
+    with np.load(out / "brain.npz") as brain:  # the head's box, whole tumour inside
+        assert set(brain.files) == {*channels, "mask"}
+        assert all(brain[c].shape == (8, 16, 16) for c in channels)
+        assert brain["mask"].dtype == np.uint8 and set(np.unique(brain["mask"])) >= {0, 1, 4}
+        assert np.abs(brain["t1"]).max() > 0 and brain["mask"].sum() < brain["mask"].size
 
     t1 = read_volume(out / "t1.nii.gz")
     assert t1.GetSize() == (24, 24, 24)
@@ -465,6 +475,10 @@ def test_preprocess_patient_end_to_end(tmp_path: Path) -> None:
     assert record["spacing_mm"] == [2.0, 2.0, 2.0] and record["crop_size"] == [16, 12, 8]
     assert record["channels"] == channels
     assert set(record["box"]) == {"lo", "size"} and len(record["box"]["lo"]) == 3
+    assert record["brain_size"] == [16, 16, 8]
+    head_lo, head_size = np.array(record["brain_box"]["lo"]), np.array(record["brain_box"]["size"])
+    centre = np.array(record["box"]["lo"]) + np.array(record["box"]["size"]) / 2
+    assert np.all(head_lo <= centre) and np.all(centre < head_lo + head_size)  # tumour in head
     for c in ("t1", "t1ce", "t2", "flair"):
         stats = record["stats"][c]
         assert set(stats) == {"cv_before", "cv_after", "mean", "sd"}
@@ -518,3 +532,64 @@ def test_bad_inputs_name_the_patient_and_the_file(tmp_path: Path, case: str, nam
     message = str(info.value)
     assert PATIENT in message and named in message, message
     assert not (tmp_path / "out").exists()
+
+
+# --- scans without a ground-truth mask: weak labels ---------------------------------------
+
+
+def test_weak_mask_from_a_file_is_binarised_and_crops_the_tumour(tmp_path: Path) -> None:
+    """A user-supplied weak mask (any tumour labels) stands in for the missing mask: binary
+    labels on the grid, ``weak_mask`` in the crops, the source in the record and montage."""
+    files, mask_path = _write_study(tmp_path / "in")
+    out = tmp_path / "out"
+    record, data = preprocess_patient(PATIENT, files, None, SETTINGS, out, weak=mask_path)
+    assert record["mask_source"] == "weak_file" and data.mask_source == "weak_file"
+    labels = sitk.GetArrayFromImage(read_mask(out / "mask.nii.gz"))
+    assert set(np.unique(labels)) == {0, 1}  # 1 and 4 merged: tumour vs background
+    with np.load(out / "crop.npz") as crop, np.load(out / "brain.npz") as brain:
+        assert "mask" not in crop.files and "mask" not in brain.files
+        assert crop["weak_mask"].any() and brain["weak_mask"].any()
+        assert set(np.unique(crop["weak_mask"])) == {0, 1}
+    gt, _ = preprocess_patient(PATIENT, files, mask_path, SETTINGS, tmp_path / "gt")
+    assert gt["mask_source"] == "ground_truth" and record["box"] == gt["box"]
+
+
+def test_weak_mask_from_the_network_on_the_whole_brain_input(tmp_path: Path) -> None:
+    """The predictor sees the whole-brain arrays of every channel at brain_size and its 0/1
+    output (there) is put back on the grid, where it gives the tumour box."""
+    files, mask_path = _write_study(tmp_path / "in")
+    gt, _ = preprocess_patient(PATIENT, files, mask_path, SETTINGS, tmp_path / "gt")
+    with np.load(tmp_path / "gt" / "brain.npz") as brain:
+        truth = (brain["mask"] > 0).astype(np.uint8)
+    seen = {}
+
+    def predictor(arrays):
+        seen.update({k: v.shape for k, v in arrays.items()})
+        return truth
+
+    record, data = preprocess_patient(PATIENT, files, None, SETTINGS, tmp_path / "w", predictor)
+    assert record["mask_source"] == "weak_network" and data.mask_source == "weak_network"
+    expected = tuple(SETTINGS.brain_size[::-1])
+    assert seen == {c: expected for c in ("t1", "t1ce", "t2", "flair", "t1ce_t1")}
+    with np.load(tmp_path / "w" / "brain.npz") as brain:
+        np.testing.assert_array_equal(brain["weak_mask"], truth)
+    weak = sitk.GetArrayFromImage(read_mask(tmp_path / "w" / "mask.nii.gz")) > 0
+    true = sitk.GetArrayFromImage(read_mask(tmp_path / "gt" / "mask.nii.gz")) > 0
+    dice = 2 * (weak & true).sum() / (weak.sum() + true.sum())
+    assert dice > 0.6  # the brain grid is coarser than the patient grid
+    assert np.all(np.abs(np.subtract(record["box"]["lo"], gt["box"]["lo"])) <= 2)
+
+
+@pytest.mark.parametrize(
+    ("weak", "message"),
+    [
+        (None, "no tumour mask, and weak labels are off"),
+        (lambda arrays: np.zeros((8, 16, 16), np.uint8), "weak segmentation found no tumour"),
+        (lambda arrays: np.ones((4, 4, 4), np.uint8), "weak mask of shape"),
+    ],
+)
+def test_weak_label_errors_name_the_patient(tmp_path: Path, weak, message) -> None:
+    files, _ = _write_study(tmp_path / "in")
+    with pytest.raises(VolumeError, match=message) as info:
+        preprocess_patient(PATIENT, files, None, SETTINGS, tmp_path / "out", weak)
+    assert PATIENT in str(info.value)

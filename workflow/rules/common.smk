@@ -12,7 +12,12 @@ from mmsurv.config import (
     validate_config,
     with_demo_cohort,
 )
-from mmsurv.models.registry import ATTENTION_MODELS, GRADCAM_MODELS, NEURAL_MODELS
+from mmsurv.models.registry import (
+    ATTENTION_MODELS,
+    CLASSIFIER_MODELS,
+    GRADCAM_MODELS,
+    NEURAL_MODELS,
+)
 from mmsurv.plan import fold_ids, images_table, plan_experiments, slides_table
 
 # No cohort configured -> the demo cohort (written on first use); then schema + cross checks.
@@ -61,14 +66,30 @@ MRI_CHANNELS = MRI_SEQUENCES + (["t1ce_t1"] if config["mri"]["subtraction"] else
 MRI_PATIENTS = sorted(
     set(IMAGES.loc[IMAGES["channel"].isin(MRI_SEQUENCES), "patient_id"])
 )
+#: Imaged patients without a mask row: a weak mask (folder file or segmentation network).
+MRI_WEAK = sorted(
+    set(MRI_PATIENTS) - set(IMAGES.loc[IMAGES["channel"] == "mask", "patient_id"])
+)
+WEAK = config["mri"]["weak_labels"]
+#: Whether the weak-label segmentation network is trained (mask-less scans, no weak folder).
+WEAK_NETWORK = bool(MRI_WEAK) and WEAK["enabled"] and not WEAK["folder"]
 #: Preprocessing settings (rerun triggers of mri_preprocess; radiomics has its own rule;
-#: on_error changes no output of a patient that could be preprocessed).
+#: on_error changes no output of a patient that could be preprocessed; weak labels reach the
+#: mask-less patients through their weak file or the segmentation network).
 MRI_SETTINGS = {
-    k: v for k, v in config["mri"].items() if k not in ("radiomics", "on_error")
+    k: v
+    for k, v in config["mri"].items()
+    if k not in ("radiomics", "on_error", "weak_labels")
 }
 GRADCAM = [
     e for e in EXPERIMENTS if config["experiments"][e]["model"] in GRADCAM_MODELS
 ]
+#: Subtype classifiers (seed 2): integrated-gradients maps in the report.
+CLASSIFIERS = [
+    e for e in EXPERIMENTS if config["experiments"][e]["model"] in CLASSIFIER_MODELS
+]
+#: Whether an active experiment reads the SCNA matrix (then the report shows its UMAP).
+SCNA_USED = any("scna" in config["experiments"][e]["inputs"] for e in EXPERIMENTS)
 #: 1 when the GPU rules must request a GPU from the scheduler (device: cuda), else 0.
 GPUS = 1 if config["device"] == "cuda" else 0
 
@@ -107,7 +128,7 @@ def cohort_inputs(wildcards):
 
 def train_inputs(wildcards):
     """What a training job reads: split tables of its endpoints (``split_{endpoint}``), the
-    cohort table, and the feature files or RNA matrix its inputs name."""
+    cohort table, and the feature files, matrices or MRI records its inputs name."""
     inputs = {
         f"split_{ep}": f"{RESULTS}/splits/{ep}.tsv"
         for ep in experiment_endpoints(config, wildcards.experiment)
@@ -122,6 +143,8 @@ def train_inputs(wildcards):
         inputs["mri"] = mri_records()
     if "radiomics" in wanted:
         inputs["radiomics"] = f"{RESULTS}/mri/radiomics.parquet"
+    if "scna" in wanted:
+        inputs["scna"] = f"{RESULTS}/omics/scna.parquet"
     return inputs
 
 
@@ -256,10 +279,28 @@ def attention_inputs(wildcards):
 
 def mri_patient_files(wildcards):
     """The patient's sequence and mask files that exist (a missing one is reported by the
-    cohort stage and by the patient's own job, not by failing the whole DAG)."""
+    cohort stage and by the patient's own job, not by failing the whole DAG); for a patient
+    without a mask, its weak mask file or the segmentation network."""
     rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
     wanted = rows[rows["channel"].isin([*MRI_SEQUENCES, "mask"])]
-    return {c: p for c, p in zip(wanted["channel"], wanted["path"]) if Path(p).exists()}
+    files = {
+        c: p for c, p in zip(wanted["channel"], wanted["path"]) if Path(p).exists()
+    }
+    if wildcards.patient in MRI_WEAK and WEAK["enabled"]:
+        if WEAK["folder"]:
+            weak = Path(WEAK["folder"]) / f"{wildcards.patient}.nii.gz"
+            files.update({"weak": str(weak)} if weak.exists() else {})
+        else:
+            files["segmenter"] = f"{RESULTS}/mri/weak/segmenter.pt"
+    return files
+
+
+def segmenter_inputs(wildcards=None):
+    """The whole-brain inputs of the patients with a mask (the network's training scans)."""
+    return expand(
+        f"{RESULTS}/mri/preprocessed/{{patient}}/brain.npz",
+        patient=[p for p in MRI_PATIENTS if p not in MRI_WEAK],
+    )
 
 
 def mri_patient_params(wildcards):
@@ -282,10 +323,14 @@ def radiomics_files(wildcards=None):
 
 
 def gradcam_inputs(wildcards):
-    """What the Grad-CAM figure reads: the first fold's model and predictions, the crops."""
+    """What a Grad-CAM or integrated-gradients figure reads: the first fold's model and
+    predictions, the MRI records (and the SCNA matrix of an experiment reading it)."""
     fold = FOLDS[0]
-    return {
+    inputs = {
         "model": f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/model.joblib",
         "predictions": f"{RESULTS}/models/{wildcards.experiment}/fold{fold}/predictions.tsv",
         "mri": mri_records(),
     }
+    if "scna" in config["experiments"][wildcards.experiment]["inputs"]:
+        inputs["scna"] = f"{RESULTS}/omics/scna.parquet"
+    return inputs

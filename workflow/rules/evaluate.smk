@@ -1,11 +1,13 @@
 rule evaluate:
-    """Metrics per (endpoint, fold, split), Kaplan-Meier curves of training-cut risk groups,
-    calibration and time-dependent ROC at the horizon."""
+    """Metrics per (endpoint, fold, split), the C-index within subgroups, Kaplan-Meier curves
+    of training-cut risk groups, calibration and time-dependent ROC at the horizon."""
     input:
         predictions=f"{RESULTS}/predictions/{{experiment}}.tsv",
         survival=f"{RESULTS}/predictions/{{experiment}}.survival.parquet",
+        samples=config["cohort"]["samples"],
     output:
         metrics=f"{RESULTS}/metrics/{{experiment}}.tsv",
+        subgroups=f"{RESULTS}/metrics/{{experiment}}.subgroups.tsv",
         km=report(
             f"{RESULTS}/report/figures/{{experiment}}.km.png",
             caption="../report/km.rst",

@@ -1,6 +1,7 @@
 rule mri_preprocess:
     """Reorient, resample onto the reference grid, N4 and z-score inside the head mask, crop
-    the tumor box; QC montage (before/after N4, mask contours)."""
+    the tumor box and the whole brain to fixed sizes; QC montage (before/after N4, mask
+    contours)."""
     input:
         unpack(mri_patient_files),
         cohort=ancient(f"{RESULTS}/cohort/cohort.tsv"),
@@ -12,6 +13,7 @@ rule mri_preprocess:
         mask=f"{RESULTS}/mri/preprocessed/{{patient}}/mask.nii.gz",
         head_mask=f"{RESULTS}/mri/preprocessed/{{patient}}/head_mask.nii.gz",
         crop=f"{RESULTS}/mri/preprocessed/{{patient}}/crop.npz",
+        brain=f"{RESULTS}/mri/preprocessed/{{patient}}/brain.npz",
         record=f"{RESULTS}/mri/preprocessed/{{patient}}/preprocess.json",
         montage=report(
             f"{RESULTS}/mri/qc/{{patient}}.png",
@@ -34,6 +36,38 @@ rule mri_preprocess:
         settings=config_param(MRI_SETTINGS),
     script:
         "../scripts/mri_preprocess.py"
+
+
+rule mri_segmenter:
+    """Weak labels (seed 2): a 3D U-Net (MONAI) trained to find the tumor in the whole-brain
+    input of the patients with a mask; it gives the mask-less scans their weak mask."""
+    input:
+        brains=segmenter_inputs,
+        records=expand(
+            f"{RESULTS}/mri/preprocessed/{{patient}}/preprocess.json",
+            patient=[p for p in MRI_PATIENTS if p not in MRI_WEAK],
+        ),
+    output:
+        model=f"{RESULTS}/mri/weak/segmenter.pt",
+        log=f"{RESULTS}/mri/weak/segmenter.json",
+    log:
+        f"{RESULTS}/logs/mri/segmenter.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mri/segmenter.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPUS,
+    params:
+        weak=config_param(WEAK),
+        tumor_labels=config_param(config["mri"]["tumor_labels"]),
+        device=config["device"],
+        seed=config["seed"],
+    script:
+        "../scripts/mri_segmenter.py"
 
 
 rule mri_qc:

@@ -29,6 +29,13 @@ rule report:
             f"{RESULTS}/report/figures/{{experiment}}.gradcam.png", experiment=GRADCAM
         ),
         mri_qc=[f"{RESULTS}/mri/qc.tsv"] if MRI_PATIENTS else [],
+        subgroups=expand(
+            f"{RESULTS}/metrics/{{experiment}}.subgroups.tsv", experiment=EXPERIMENTS
+        ),
+        scna_umap=[f"{RESULTS}/omics/scna_umap.png"] if SCNA_USED else [],
+        attributions=expand(
+            f"{RESULTS}/report/figures/{{experiment}}.ig.png", experiment=CLASSIFIERS
+        ),
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.tsv",
@@ -53,6 +60,7 @@ rule report:
         attention=ATTENTION,
         encoders=ENCODERS_USED,
         gradcam=GRADCAM,
+        classifiers=CLASSIFIERS,
     script:
         "../scripts/report.py"
 
@@ -128,6 +136,25 @@ rule gradcam:
         ),
     log:
         f"{RESULTS}/logs/report/{{experiment}}.gradcam.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/gradcam.py"
+
+
+rule attributions:
+    """Integrated gradients of a subtype classifier over test patients (first fold)."""
+    input:
+        unpack(gradcam_inputs),
+    output:
+        report(
+            f"{RESULTS}/report/figures/{{experiment}}.ig.png",
+            caption="../report/attributions.rst",
+            category="Integrated gradients",
+            labels={"experiment": "{experiment}"},
+        ),
+    log:
+        f"{RESULTS}/logs/report/{{experiment}}.ig.log",
     conda:
         "../envs/torch.yaml"
     script:

@@ -15,4 +15,5 @@ with log_to_file(sm.log[0]):
         sm.output.km,
         out_calibration=sm.output.calibration,
         out_roc=sm.output.roc,
+        out_subgroups=sm.output.subgroups,
     )

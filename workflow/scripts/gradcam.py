@@ -1,4 +1,5 @@
-"""Rule adapter: Grad-CAM maps of one experiment (see mmsurv.stages.run_gradcam)."""
+"""Rule adapter: Grad-CAM or integrated-gradients maps of one experiment (see
+mmsurv.stages.run_gradcam)."""
 
 from mmsurv._logging import log_to_file
 from mmsurv.stages import run_gradcam
@@ -12,4 +13,5 @@ with log_to_file(sm.log[0]):
         predictions=sm.input.predictions,
         records=list(sm.input.mri),
         out=sm.output[0],
+        scna=sm.input.get("scna"),
     )

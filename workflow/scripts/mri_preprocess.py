@@ -14,4 +14,5 @@ with log_to_file(sm.log[0]):
         json.loads(sm.params.files),
         Path(sm.output.record).parent,
         sm.output.montage,
+        segmenter=sm.input.get("segmenter"),
     )

@@ -23,4 +23,7 @@ with log_to_file(sm.log[0]):
         roc=dict(zip(sm.params.experiments, sm.input.roc, strict=True)),
         gradcam=dict(zip(sm.params.gradcam, sm.input.gradcam, strict=True)),
         mri_qc=sm.input.mri_qc[0] if sm.input.mri_qc else None,
+        subgroups=list(sm.input.subgroups),
+        scna_umap=sm.input.scna_umap[0] if sm.input.scna_umap else None,
+        attributions=dict(zip(sm.params.classifiers, sm.input.attributions, strict=True)),
     )

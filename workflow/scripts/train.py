@@ -19,4 +19,5 @@ with log_to_file(sm.log[0]):
         rna=sm.input.get("rna"),
         mri=list(sm.input.get("mri", [])),
         radiomics=sm.input.get("radiomics"),
+        scna=sm.input.get("scna"),
     )

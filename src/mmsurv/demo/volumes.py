@@ -65,6 +65,10 @@ class VolumeSpec:
         Row number of the patient (seeds the study's random stream).
     has_dti
         Whether DTI maps are written.
+    has_mask
+        Whether the tumour mask is listed in ``images.tsv``. A withheld mask is still written
+        (``images/{patient}/mask_withheld.nii.gz``, in no sheet) so that weak labels can be
+        scored against it; the workflow never reads it.
     geometry
         Shared image grid.
     tumour
@@ -82,16 +86,25 @@ class VolumeSpec:
     tumour: ana.TumourShape
     tumour_fa: float
     tumour_md: float
+    has_mask: bool = True
+
+
+#: Share of imaged patients whose tumour mask is withheld from the sheet (seed 2: scans without
+#: segmentation labels get weak labels).
+WITHHELD_MASK_FRACTION = 0.25
 
 
 def plan_volumes(traits: pd.DataFrame, preset: DemoPreset, seed: int) -> list[VolumeSpec]:
-    """Choose who has MRI (85 %) and, among them, who lacks DTI (about 8 %); draw geometries."""
+    """Choose who has MRI (85 %) and, among them, who lacks DTI (about 8 %) and whose mask is
+    withheld (:data:`WITHHELD_MASK_FRACTION`, its own random stream); draw geometries."""
     rng = rng_for(seed, "volume-plan")
     n = len(traits)
     order = rng.permutation(n)
     no_mri = set(order[: max(1, round(0.15 * n))].tolist())
     with_mri = [i for i in range(n) if i not in no_mri]
     no_dti = set(rng.choice(with_mri, size=max(1, round(0.08 * len(with_mri))), replace=False))
+    n_withheld = max(1, round(WITHHELD_MASK_FRACTION * len(with_mri)))
+    withheld = set(rng_for(seed, "mask-withheld").choice(with_mri, n_withheld, replace=False))
     specs = []
     for i in with_mri:
         row = traits.iloc[i]
@@ -108,6 +121,7 @@ def plan_volumes(traits: pd.DataFrame, preset: DemoPreset, seed: int) -> list[Vo
                 ),
                 tumour_fa=float(row["dti_tumour_fa"]),
                 tumour_md=float(row["dti_tumour_md"]),
+                has_mask=i not in withheld,
             )
         )
     return specs
@@ -203,8 +217,13 @@ def _write_nifti(path: Path, array: np.ndarray, geom: ana.Geometry) -> None:
 
 
 def study_channels(spec: VolumeSpec) -> tuple[str, ...]:
-    """Channels written for a study: MRI and mask always, DTI maps when ``spec.has_dti``."""
-    return CHANNELS if spec.has_dti else (*MRI_CHANNELS, "mask")
+    """Channels of a study in the sheet: MRI always, the mask unless withheld, DTI maps when
+    ``spec.has_dti``."""
+    return tuple(
+        c
+        for c in CHANNELS
+        if (c != "mask" or spec.has_mask) and (c not in DTI_CHANNELS or spec.has_dti)
+    )
 
 
 def write_study(spec: VolumeSpec, out: Path, seed: int) -> list[Path]:
@@ -213,7 +232,7 @@ def write_study(spec: VolumeSpec, out: Path, seed: int) -> list[Path]:
     Returns
     -------
     list of pathlib.Path
-        The files written, in :func:`study_channels` order.
+        The files written, in :func:`study_channels` order, then a withheld mask.
     """
     rng = rng_for(seed, "volume", spec.index)
     labels = ana.tissue_volume(spec.geometry, spec.tumour, rng)
@@ -225,6 +244,9 @@ def write_study(spec: VolumeSpec, out: Path, seed: int) -> list[Path]:
     for channel in study_channels(spec):
         paths.append(out / _relative_path(spec.patient_id, channel))
         _write_nifti(paths[-1], arrays[channel], spec.geometry)
+    if not spec.has_mask:
+        paths.append(out / _relative_path(spec.patient_id, "mask_withheld"))
+        _write_nifti(paths[-1], arrays["mask"], spec.geometry)
     return paths
 
 

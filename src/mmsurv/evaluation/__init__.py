@@ -6,6 +6,7 @@ from mmsurv.evaluation.evaluate import METRIC_COLUMNS, evaluate_experiment
 from mmsurv.evaluation.plots import plot_calibration, plot_roc, write_diagnostics
 from mmsurv.evaluation.risk_groups import assign_risk_groups, logrank_p, plot_km
 from mmsurv.evaluation.roc import auc_over_time, roc_at
+from mmsurv.evaluation.subgroups import SUBGROUP_COLUMNS, subgroup_metrics
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -19,4 +20,6 @@ __all__ = [
     "plot_calibration",
     "plot_roc",
     "write_diagnostics",
+    "SUBGROUP_COLUMNS",
+    "subgroup_metrics",
 ]

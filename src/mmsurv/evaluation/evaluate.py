@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from mmsurv.evaluation.metrics import (
+    binary_auc,
+    bootstrap_auc_interval,
     bootstrap_c_interval,
     brier_at,
     censoring_reference,
@@ -47,6 +49,9 @@ METRIC_COLUMNS = [
     "c_index_sd",
     "brier",
     "horizon_days",
+    "auc_lo",
+    "auc_hi",
+    "n_labeled",
 ]
 
 #: Default Brier / calibration / ROC horizon (days) when the config has none (schema default).
@@ -73,6 +78,8 @@ def _level_rows(
 
     Slide rows are bootstrapped by patient (a patient's slides are drawn together); survival
     curves exist for patient rows only, so ``ibs`` and ``brier`` are NaN at slide level.
+    Classification predictions (columns ``label`` and ``score``) fill ``auc`` with its
+    bootstrap interval ``auc_lo``/``auc_hi`` over the ``n_labeled`` patients with a label.
     """
     q = tuple(ev["time_quantiles"])
     horizon = float(ev.get("horizon_days", DEFAULT_HORIZON_DAYS))
@@ -110,6 +117,13 @@ def _level_rows(
                             curves, sub["patient_id"].to_numpy(), np.array([horizon])
                         )
                         brier = brier_at(ref_t, ref_e, t, e, at_h[:, 0], horizon)
+            auc = auc_lo = auc_hi = float("nan")
+            n_labeled = 0
+            if "score" in sub and "label" in sub:
+                y, score = sub["label"].to_numpy(float), sub["score"].to_numpy(float)
+                n_labeled = int(np.isfinite(y).sum())
+                auc = binary_auc(y, score)
+                auc_lo, auc_hi = bootstrap_auc_interval(y, score, ev["bootstrap"], seed)
             rows.append(
                 {
                     "experiment": experiment,
@@ -124,7 +138,7 @@ def _level_rows(
                     "c_index_hi": hi,
                     "c_index_uno": uno_c(ref_t, ref_e, t, e, r),
                     "ibs": ibs,
-                    "auc": float("nan"),
+                    "auc": auc,
                     "td_auc": mean_td_auc(ref_t, ref_e, t, e, r, times),
                     "logrank_p": logrank_p(sub),
                     "c_index_oracle": (
@@ -135,6 +149,9 @@ def _level_rows(
                     "c_index_sd": sd,
                     "brier": brier,
                     "horizon_days": horizon,
+                    "auc_lo": auc_lo,
+                    "auc_hi": auc_hi,
+                    "n_labeled": n_labeled,
                 }
             )
     return rows

@@ -1,4 +1,4 @@
-"""Survival metrics, all computed by lifelines and scikit-survival.
+"""Survival metrics (lifelines, scikit-survival) and the classification AUC (scikit-learn).
 
 Conventions: ``risk`` is higher for worse prognosis; ``time`` in days; ``event`` 0/1.
 
@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 from lifelines.utils import concordance_index
+from sklearn.metrics import roc_auc_score
 from sksurv.metrics import (
     brier_score,
     concordance_index_ipcw,
@@ -36,6 +37,8 @@ __all__ = [
     "integrated_brier",
     "brier_at",
     "mean_td_auc",
+    "binary_auc",
+    "bootstrap_auc_interval",
 ]
 
 log = logging.getLogger(__name__)
@@ -246,3 +249,40 @@ def mean_td_auc(
         log.warning("time-dependent AUC not computable: %s", err)
         return float("nan")
     return float(mean_auc)
+
+
+def binary_auc(label: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for a 0/1 ``label`` (scikit-learn).
+
+    Rows with a missing label or score are left out; NaN when fewer than one of each class
+    remains.
+    """
+    label, score = np.asarray(label, float), np.asarray(score, float)
+    ok = np.isfinite(label) & np.isfinite(score)
+    if len(np.unique(label[ok])) < 2:
+        return float("nan")
+    return float(roc_auc_score(label[ok].astype(int), score[ok]))
+
+
+def bootstrap_auc_interval(
+    label: np.ndarray, score: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile interval of :func:`binary_auc` over ``n_boot`` resamples of the labelled rows.
+
+    One row per patient is expected (classification predictions are patient-level). NaN when
+    ``n_boot`` is 0 or fewer than ``max(10, n_boot // 10)`` resamples hold both classes.
+    """
+    label, score = np.asarray(label, float), np.asarray(score, float)
+    ok = np.flatnonzero(np.isfinite(label) & np.isfinite(score))
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(n_boot):
+        idx = ok[rng.integers(0, len(ok), len(ok))] if len(ok) else ok
+        auc = binary_auc(label[idx], score[idx])
+        if not np.isnan(auc):
+            stats.append(auc)
+    if n_boot == 0 or len(stats) < max(10, n_boot // 10):
+        return float("nan"), float("nan")
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)

@@ -91,7 +91,7 @@ from mmsurv.models.torch_model import (
     portable_state,
 )
 
-__all__ = ["MRIDenseNetModel", "MRIClinicalMMNNModel", "read_crop"]
+__all__ = ["MRIDenseNetModel", "MRIClinicalMMNNModel", "read_crop", "unit_range"]
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def read_crop(
     return out
 
 
-def _unit_range(maps: np.ndarray) -> np.ndarray:
+def unit_range(maps: np.ndarray) -> np.ndarray:
     """Each map of (B, ...) scaled to 0..1 (min to 0, max to 1); a constant map is all 0."""
     flat = maps.reshape(len(maps), -1)
     lo = flat.min(axis=1, keepdims=True)
@@ -668,7 +668,7 @@ class _MRISurvivalModel(SurvivalModel):
                 if data.clinical is not None:
                     wrapper.clinical = data.clinical[sl].to(device)
                 maps = cam(data.images[sl].to(device), class_idx=0)
-                maps = _unit_range(maps.detach().float().cpu().numpy()[:, 0])
+                maps = unit_range(maps.detach().float().cpu().numpy()[:, 0])
                 out |= {
                     str(u): m.astype(np.float32) for u, m in zip(data.ids[sl], maps, strict=True)
                 }

@@ -20,6 +20,8 @@ __all__ = [
     "NEURAL_MODELS",
     "ATTENTION_MODELS",
     "GRADCAM_MODELS",
+    "CLASSIFIER_MODELS",
+    "DENSENET_MODELS",
     "get_model",
     "tunable_parameters",
 ]
@@ -40,6 +42,10 @@ MODELS: dict[str, str] = {
     "coxnet": "mmsurv.models.coxnet:CoxnetModel",
     "mri_densenet": "mmsurv.models.mri_model:MRIDenseNetModel",
     "mri_clinical_mmnn": "mmsurv.models.mri_model:MRIClinicalMMNNModel",
+    "scna_coxph": "mmsurv.models.scna_cox:SCNACoxModel",
+    "mri_cnn": "mmsurv.models.mtl_model:MRICNNModel",
+    "mri_mtl": "mmsurv.models.mtl_model:MRIMTLModel",
+    "mri_scna_mtl": "mmsurv.models.mtl_model:MRISCNAMTLModel",
 }
 
 #: Models that are neural networks trained with torch: their jobs request a GPU when
@@ -52,6 +58,9 @@ NEURAL_MODELS = frozenset(
         "wsi_rna_xattn",
         "mri_densenet",
         "mri_clinical_mmnn",
+        "mri_cnn",
+        "mri_mtl",
+        "mri_scna_mtl",
     }
 )
 
@@ -60,6 +69,15 @@ ATTENTION_MODELS = frozenset({"wsi_abmil", "wsi_rna_xattn"})
 
 #: 3D image networks with ``grad_cam``: Grad-CAM maps of test patients in the report.
 GRADCAM_MODELS = frozenset({"mri_densenet", "mri_clinical_mmnn"})
+
+#: 3D DenseNet-121 models (their input must have at least ``config.MIN_NETWORK_CROP`` voxels
+#: per axis).
+DENSENET_MODELS = frozenset({"mri_densenet", "mri_clinical_mmnn"})
+
+#: Classification models (seed 2): an experiment names its binary ``label``; they predict a
+#: ``score`` (probability of label 1, ``predict_score``) besides the survival risk of a Cox
+#: model on their embeddings, and ``integrated_gradients`` maps are drawn in the report.
+CLASSIFIER_MODELS = frozenset({"mri_cnn", "mri_mtl", "mri_scna_mtl"})
 
 
 def get_model(name: str) -> type[SurvivalModel]:

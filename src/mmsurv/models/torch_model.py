@@ -55,6 +55,7 @@ import torch
 from sksurv.linear_model.coxph import BreslowEstimator
 from torch import nn
 
+from mmsurv._torch import autocast_for, device_for
 from mmsurv.evaluation.metrics import harrell_c
 from mmsurv.models.base import SurvivalModel, step_survival
 from mmsurv.omics.rna import RNAPreprocessor, rna_frame
@@ -213,20 +214,8 @@ def _check_outcomes(
     return time, event.astype(int)
 
 
-def _device(requested: str = "auto") -> torch.device:
-    """The torch device of the config's ``device`` (auto: CUDA when visible, else CPU)."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was configured but no CUDA GPU is visible")
-    if requested == "cpu":
-        return torch.device("cpu")
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA; plain fp32 elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+_device = device_for
+_autocast = autocast_for
 
 
 class TorchSurvivalModel(SurvivalModel):

@@ -39,14 +39,13 @@ def param_grid(params: Mapping[str, Any]) -> list[dict[str, Any]]:
 def experiment_patients(cohort: pd.DataFrame, requires: tuple[str, ...]) -> set[str]:
     """Patients of the cohort table who have every modality an experiment's inputs need.
 
-    ``requires`` holds input keys; ``radiomics`` needs the ``mri`` column, and both MRI inputs
-    also need a tumor ``mask``.
+    ``requires`` holds input keys; ``radiomics`` needs the ``mri`` column. A tumor mask is not
+    required here: a scan without one has a weak mask (``mri.weak_labels``) or was skipped at
+    preprocessing, and the preprocessing records decide (see :func:`_patient_inputs`).
     """
     from mmsurv.plan import INPUT_MODALITY
 
     columns = {INPUT_MODALITY.get(key, key) for key in requires}
-    if "mri" in columns:
-        columns.add("mask")
     ok = np.ones(len(cohort), dtype=bool)
     for column in sorted(columns):
         ok &= cohort[column].astype(bool).to_numpy()
@@ -107,6 +106,7 @@ def experiment_inputs(
     slides: pd.DataFrame | None = None,
     mri: Sequence[str | Path] | None = None,
     radiomics: str | Path | None = None,
+    scna: str | Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Input table of an experiment and the model's keyword arguments.
 
@@ -127,15 +127,17 @@ def experiment_inputs(
         The slides sheet (slide_id, patient_id).
     mri
         The patients' ``results/mri/preprocessed/{patient}/preprocess.json`` records (the
-        tumor crop ``crop.npz`` lies beside each); see :func:`_mri_inputs`.
+        tumor crop ``crop.npz`` lies beside each); see :func:`_patient_inputs`.
     radiomics
         ``results/mri/radiomics.parquet`` (patients x ``{sequence}_{feature}``).
+    scna
+        ``results/omics/scna.parquet`` (patients x genes, SCNA-only patients included).
     """
     inputs = config["experiments"][experiment]["inputs"]
     if set(inputs) == {"clinical"}:
         return _clinical_inputs(config, experiment, samples, inputs["clinical"])
-    if set(inputs) & {"mri", "radiomics"}:
-        return _mri_inputs(config, experiment, samples, mri, radiomics)
+    if set(inputs) & {"mri", "radiomics", "scna"}:
+        return _patient_inputs(config, experiment, samples, mri, radiomics, scna)
     if "clinical" in inputs:
         raise NotImplementedError(
             f"experiment {experiment!r}: clinical inputs combined with {sorted(inputs)} are not "
@@ -167,32 +169,46 @@ def experiment_inputs(
     return X, {}
 
 
-def _mri_inputs(
+def scna_table(path: str | Path) -> pd.DataFrame:
+    """``results/omics/scna.parquet`` as model columns ``scna:{gene}`` (index: patient id)."""
+    from mmsurv.omics.scna import SCNA_PREFIX
+
+    table = pd.read_parquet(path)
+    table.index = table.index.astype(str)
+    table.columns = [f"{SCNA_PREFIX}{g}" for g in table.columns]
+    return table
+
+
+def _patient_inputs(
     config: Mapping[str, Any],
     experiment: str,
     samples: pd.DataFrame,
     records: Sequence[str | Path] | None,
     radiomics: str | Path | None,
+    scna: str | Path | None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Input table of an experiment with ``mri`` and/or ``radiomics`` (+ ``clinical``) inputs.
+    """Input table of an experiment with ``mri``, ``radiomics`` and/or ``scna`` (+ ``clinical``).
 
     One row per patient (index ``patient_id``). ``mri: [channel, ...]``: column ``mri``, the
-    path of the patient's tumor crop (``crop.npz``); patients whose preprocessing was skipped
-    are left out; the model gets ``channels``. ``radiomics: [sequence, ...]``: the columns
+    path of the patient's network input (the tumor crop ``crop.npz``, or ``brain.npz`` for an
+    experiment with ``region: brain``); patients whose preprocessing was skipped are left out;
+    the model gets ``channels``. ``radiomics: [sequence, ...]``: the columns
     ``{sequence}_{feature}`` of those sequences, passed to the model as numeric variables.
-    ``clinical: SET``: the set's variables (numeric / categorical keywords). Patients lacking
-    an input are left out (nothing is filled in here; a partly missing clinical row is imputed
-    inside the model on training patients).
+    ``scna: genes``: the gene-level copy number as columns ``scna:{gene}`` (the PCA is fitted
+    inside the model). ``clinical: SET``: the set's variables (numeric / categorical
+    keywords). Patients lacking an input are left out (nothing is filled in here; a partly
+    missing clinical row is imputed inside the model on training patients).
     """
     from mmsurv.mri.stage import usable_crops
 
-    inputs = config["experiments"][experiment]["inputs"]
+    spec = config["experiments"][experiment]
+    inputs = spec["inputs"]
     parts: list[pd.DataFrame] = []
     kwargs: dict[str, Any] = {"numeric": [], "categorical": []}
     if "mri" in inputs:
         if records is None:
             raise ValueError(f"experiment {experiment!r} needs the MRI preprocessing records")
-        crops = usable_crops(records)
+        crops = usable_crops(records, spec.get("region", "crop"))
         parts.append(pd.DataFrame({"mri": crops}, index=pd.Index(list(crops), name="patient_id")))
         kwargs["channels"] = list(inputs["mri"])
     if "radiomics" in inputs:
@@ -209,6 +225,10 @@ def _mri_inputs(
             )
         parts.append(table[columns].dropna(how="all"))
         kwargs["numeric"] += columns
+    if "scna" in inputs:
+        if scna is None:
+            raise ValueError(f"experiment {experiment!r} needs the SCNA matrix")
+        parts.append(scna_table(scna).dropna(how="any"))
     if "clinical" in inputs:
         clinical, kinds = _clinical_inputs(config, experiment, samples, inputs["clinical"])
         parts.append(clinical)
@@ -253,16 +273,43 @@ def patient_mean(ids: pd.Series, values: np.ndarray) -> pd.Series:
     return means.iloc[:, 0] if means.shape[1] == 1 else means
 
 
+def binary_labels(samples: pd.DataFrame, column: str) -> pd.Series:
+    """A 0/1 label column of the samples sheet as floats indexed by patient (NaN: unknown).
+
+    Raises
+    ------
+    ValueError
+        When the column is missing or holds a value other than 0, 1, true or false.
+    """
+    if column not in samples:
+        raise ValueError(f"label column {column!r} is not in the samples sheet")
+    raw = samples.set_index("patient_id")[column]
+    text = raw.astype("string").str.strip().str.lower()
+    mapped = text.map({"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "false": 0.0, "true": 1.0})
+    bad = text.notna() & mapped.isna()
+    if bad.any():
+        who = ", ".join(f"{p}={raw[p]!r}" for p in raw.index[bad.to_numpy()][:5])
+        raise ValueError(f"label column {column!r} must hold 0/1 values; got {who}")
+    out = mapped.astype(float)
+    out.index = out.index.astype(str)
+    return out
+
+
 def _fit_endpoint(
     cls: type[SurvivalModel],
     kwargs: dict[str, Any],
     candidates: list[dict[str, Any]],
     X: pd.DataFrame,
     data: pd.DataFrame,
+    labels: pd.Series | None = None,
+    extra: pd.DataFrame | None = None,
 ) -> tuple[SurvivalModel, list[dict[str, Any]]]:
     """Fit every candidate on train; pick the best validation C-index (first on ties).
 
     Models whose ``fit`` takes ``validation`` get the validation units for early stopping.
+    Models whose ``fit`` takes ``labels`` (classifiers) get the label of the training and
+    validation patients only; models whose ``fit`` takes ``extra`` get ``extra``, the rows of
+    patients in no split (unsupervised use, e.g. the SCNA PCA).
     The validation C-index is computed at patient level (mean risk over a patient's slides).
     A candidate whose validation C-index is undefined (no comparable pair), or whose fit
     diverges numerically (``ArithmeticError``, logged with the candidate), never wins; a grid
@@ -271,13 +318,22 @@ def _fit_endpoint(
     X_tr, t_tr, e_tr = _units(X, data, "train")
     X_va, t_va, e_va = _units(X, data, "val")
     val = data[data["split"] == "val"].set_index("patient_id")
-    early = "validation" in inspect.signature(cls.fit).parameters
+    accepts = inspect.signature(cls.fit).parameters
+    more: dict[str, Any] = {}
+    if "validation" in accepts:
+        more["validation"] = (X_va, t_va, e_va) if len(X_va) else None
+    if "labels" in accepts:
+        if labels is None:
+            raise ValueError(f"{cls.__name__} is a classifier: the experiment needs a label")
+        seen = data.loc[data["split"].isin(["train", "val"]), "patient_id"].astype(str)
+        more["labels"] = labels.reindex(seen.to_numpy())  # test labels never reach fit
+    if "extra" in accepts:
+        more["extra"] = extra
     trials = []
     models = []
     for cand in candidates:
-        extra = {"validation": (X_va, t_va, e_va) if len(X_va) else None} if early else {}
         try:
-            model = cls(**kwargs, **cand).fit(X_tr, t_tr, e_tr, **extra)
+            model = cls(**kwargs, **cand).fit(X_tr, t_tr, e_tr, **more)
         except ArithmeticError as err:  # a setting that diverges (e.g. too weak a penalty)
             if len(candidates) == 1:
                 raise
@@ -316,13 +372,15 @@ def _prediction_rows(
     grid: np.ndarray,
     endpoint: str,
     fold: int,
+    scores: tuple[pd.Series, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Prediction rows (DESIGN.md columns) and long survival curves of one endpoint.
 
     Slide-level experiments (``X`` indexed by slide) give one row per slide (``slide_id`` set)
     plus one per patient (``slide_id`` empty) with the mean risk and mean survival curve of
     the patient's slides; other experiments give the patient rows only. Curves are stored for
-    patient rows only.
+    patient rows only. ``scores`` (classifiers: every patient's true label, NaN when unknown,
+    and the predicted score of each unit) adds the columns ``label`` and ``score``.
     """
     pid = unit_patients(X)
     slide_level = "wsi" in X.columns
@@ -361,6 +419,13 @@ def _prediction_rows(
                 }
             ),
         )
+    if scores is not None:
+        if slide_level:
+            raise ValueError("classification experiments are patient-level")
+        truth, score = scores
+        p_score = patient_mean(pid, score).loc[p_risk.index]
+        rows[0]["label"] = truth.reindex(p_risk.index.astype(str)).to_numpy(float)
+        rows[0]["score"] = p_score.to_numpy(float)
     n = len(p_risk)
     curves = pd.DataFrame(
         {
@@ -388,6 +453,7 @@ def train_fold(
     slides: pd.DataFrame | None = None,
     mri: Sequence[str | Path] | None = None,
     radiomics: str | Path | None = None,
+    scna: str | Path | None = None,
 ) -> None:
     """Train ``experiment`` on ``fold`` for each of its endpoints and write the fold folder.
 
@@ -395,15 +461,21 @@ def train_fold(
     slide and patient rows for slide-level experiments), ``survival.parquet`` (long:
     patient_id, endpoint, split, time, survival on a grid) and ``train_log.json`` (candidates,
     validation scores, chosen parameters, sizes, timings, training curves of networks).
-    ``features``, ``rna``, ``slides``, ``mri`` and ``radiomics`` are needed by experiments with
-    those inputs (see :func:`experiment_inputs`).
+    ``features``, ``rna``, ``slides``, ``mri``, ``radiomics`` and ``scna`` are needed by
+    experiments with those inputs (see :func:`experiment_inputs`). A classification experiment
+    (``label``) adds ``label`` and ``score`` to its predictions. SCNA samples of patients in
+    no split of an endpoint are passed to models that take ``extra`` (the SCNA PCA).
     """
     out_dir = Path(out_dir)
     spec = config["experiments"][experiment]
     cls = get_model(spec["model"])
     X, kwargs = experiment_inputs(
-        config, experiment, samples, features, rna, slides, mri, radiomics
+        config, experiment, samples, features, rna, slides, mri, radiomics, scna
     )
+    labels = None
+    if spec.get("label"):
+        labels = binary_labels(samples, config["labels"][spec["label"]])
+    all_scna = scna_table(scna) if "scna" in spec["inputs"] and scna is not None else None
     kwargs |= {"seed": int(config["seed"]) + fold, "threads": threads}
     if spec["model"] in NEURAL_MODELS:
         kwargs["device"] = config["device"]
@@ -422,14 +494,22 @@ def train_fold(
         log.info(
             "%s fold %d %s: %s", experiment, fold, endpoint, data["split"].value_counts().to_dict()
         )
+        extra = None
+        if all_scna is not None:  # e.g. SCNA-only patients: never validation or test patients
+            in_split = set(splits[endpoint]["patient_id"].astype(str))
+            extra = all_scna[~all_scna.index.isin(in_split)].dropna(how="any")
+            log.info("%d SCNA sample(s) of patients in no split", len(extra))
         start = _time.perf_counter()
-        model, trials = _fit_endpoint(cls, kwargs, candidates, X, data)
+        model, trials = _fit_endpoint(cls, kwargs, candidates, X, data, labels, extra)
         models[endpoint] = model
         grid = time_grid(data.loc[data["split"] == "train", "time"].to_numpy())
         Xp = X[unit_patients(X).isin(data["patient_id"]).to_numpy()]
         risk = np.asarray(model.predict_risk(Xp), float)
         surv = model.predict_survival(Xp, grid)  # (units, len(grid))
-        rows, curve = _prediction_rows(Xp, data, risk, surv, grid, endpoint, fold)
+        scores = None
+        if labels is not None:
+            scores = (labels, np.asarray(model.predict_score(Xp), float))
+        rows, curve = _prediction_rows(Xp, data, risk, surv, grid, endpoint, fold, scores)
         preds.append(rows)
         curves.append(curve)
         logs[endpoint] = {

@@ -25,7 +25,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,7 @@ __all__ = [
     "crop_resize",
     "subtraction",
     "preprocess_patient",
+    "WeakSource",
 ]
 
 _log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class PreprocessSettings:
         Margin added around the tumour's bounding box, in mm.
     crop_size
         (x, y, z) voxels of the resized tumour crop.
+    brain_size
+        (x, y, z) voxels the head mask's bounding box is resized to (the whole-brain input).
     subtraction
         Whether to add the ``t1ce_t1`` channel (z-scored T1ce minus z-scored T1).
     tumor_labels
@@ -109,21 +112,25 @@ class PreprocessSettings:
     n4: bool = True
     margin_mm: float = 10.0
     crop_size: tuple[int, int, int] = (64, 64, 64)
+    brain_size: tuple[int, int, int] = (64, 64, 48)
     subtraction: bool = False
     tumor_labels: tuple[int, ...] = (1, 2, 4)
     mask_tolerance_mm: float = 1.0
     sequences: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
 
     def __post_init__(self) -> None:
-        for name in ("reference", "n4_iterations", "crop_size", "tumor_labels", "sequences"):
+        names = ("reference", "n4_iterations", "crop_size", "brain_size", "tumor_labels")
+        for name in (*names, "sequences"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.spacing_mm is not None:
             object.__setattr__(self, "spacing_mm", tuple(float(s) for s in self.spacing_mm))
         problems = []
         if self.spacing_mm is not None and (len(self.spacing_mm) != 3 or min(self.spacing_mm) <= 0):
             problems.append(f"spacing_mm must be 3 positive numbers, got {self.spacing_mm}")
-        if len(self.crop_size) != 3 or min(self.crop_size) < 1:
-            problems.append(f"crop_size must be 3 positive integers, got {self.crop_size}")
+        for name in ("crop_size", "brain_size"):
+            size = getattr(self, name)
+            if len(size) != 3 or min(size) < 1:
+                problems.append(f"{name} must be 3 positive integers, got {size}")
         if self.n4_shrink < 1 or not self.n4_iterations or min(self.n4_iterations) < 1:
             problems.append("n4_shrink must be >= 1 and n4_iterations positive integers")
         if self.margin_mm < 0 or self.mask_tolerance_mm < 0:
@@ -713,6 +720,7 @@ def _write_outputs(
     labels_grid: sitk.Image,
     head: sitk.Image,
     crops: Mapping[str, np.ndarray],
+    brain: Mapping[str, np.ndarray],
 ) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for channel, image in zscored.items():
@@ -720,14 +728,22 @@ def _write_outputs(
     write_volume(labels_grid, out_dir / "mask.nii.gz")
     write_volume(head, out_dir / "head_mask.nii.gz")
     _write_npz(out_dir / "crop.npz", crops)
+    _write_npz(out_dir / "brain.npz", brain)
+
+
+#: What a weak tumour mask comes from when the patient has no ground-truth mask: a user file
+#: (user-supplied mask folder) or a predictor mapping the whole-brain arrays (channel ->
+#: (D, H, W) at ``brain_size``) to a 0/1 uint8 (D, H, W) mask (the segmentation network).
+WeakSource = str | os.PathLike | Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
 
 def preprocess_patient(
     patient_id: str,
     sequences: Mapping[str, str | os.PathLike],
-    mask_path: str | os.PathLike,
+    mask_path: str | os.PathLike | None,
     settings: PreprocessSettings,
     out_dir: str | os.PathLike,
+    weak: WeakSource | None = None,
 ) -> tuple[dict[str, Any], MontageData]:
     """Preprocess one patient's MRI study and write the results to ``out_dir``.
 
@@ -738,53 +754,71 @@ def preprocess_patient(
     sequences
         Sequence name -> file or DICOM folder; every name in ``settings.sequences`` is needed.
     mask_path
-        Tumour mask, with the geometry of the reference sequence.
+        Ground-truth tumour mask, with the geometry of the reference sequence; None when the
+        patient has none (then ``weak`` gives the tumour).
     settings
         Parameters (``PreprocessSettings()`` for the defaults).
     out_dir
         Folder receiving ``{channel}.nii.gz`` (float32, z-scored, one per sequence, plus
         ``t1ce_t1.nii.gz`` with ``settings.subtraction``), ``mask.nii.gz`` (UInt8 tumour
-        labels on the grid), ``head_mask.nii.gz`` (UInt8) and ``crop.npz`` (one float32
-        (D, H, W) = (crop z, y, x) array per channel, keyed by channel, plus ``mask``: the
-        uint8 labels, nearest-neighbour resized).
+        labels on the grid; for a weak mask its 0/1 tumour), ``head_mask.nii.gz`` (UInt8),
+        ``crop.npz`` (the tumour box plus ``settings.margin_mm``: one float32 (D, H, W) =
+        (crop z, y, x) array per channel, keyed by channel, plus ``mask`` (ground truth) or
+        ``weak_mask``: the uint8 labels, nearest-neighbour resized) and ``brain.npz`` (the
+        same arrays for the head mask's bounding box resized to ``settings.brain_size``: the
+        whole-brain input).
+    weak
+        Only used without ``mask_path``: a weak mask file (geometry of the reference
+        sequence, any tumour label) or a predictor of the whole-brain arrays (see
+        :data:`WeakSource`). The tumour it marks is binarised (tumour vs background).
 
     Returns
     -------
     record : dict
         JSON-able QC record: ``patient_id``, ``reference``, ``orientation``, ``spacing_mm``
-        and ``size`` (x, y, z) of the grid, ``box`` (``lo``, ``size``: x, y, z voxels of the
-        grid), ``crop_size`` (x, y, z), ``channels``, ``stats`` (channel -> ``cv_before``,
-        ``cv_after`` inside the head mask, ``mean`` and ``sd`` used for the z-score),
-        ``tumor_voxels``, ``head_voxels``, ``n4``, ``n4_shrink`` and ``seconds`` per step.
+        and ``size`` (x, y, z) of the grid, ``mask_source`` (``ground_truth``,
+        ``weak_file`` or ``weak_network``), ``box`` (``lo``, ``size``: x, y, z voxels of the
+        grid), ``crop_size`` (x, y, z), ``brain_box``, ``brain_size``, ``channels``, ``stats``
+        (channel -> ``cv_before``, ``cv_after`` inside the head mask, ``mean`` and ``sd`` used
+        for the z-score), ``tumor_voxels``, ``head_voxels``, ``n4``, ``n4_shrink`` and
+        ``seconds`` per step.
     montage : MontageData
         Slices for :func:`mmsurv.mri.qc.montage`.
 
     Raises
     ------
     VolumeError
-        Missing or unreadable file, missing required sequence, empty tumour mask, mask
-        geometry different from its reference sequence, empty head mask, constant image.
+        Missing or unreadable file, missing required sequence, no mask and no weak source,
+        empty tumour mask, mask geometry different from its reference sequence, empty head
+        mask, constant image, a weak prediction without tumour.
     """
+    if mask_path is None and weak is None:
+        raise VolumeError("no tumour mask, and weak labels are off", None, patient_id)
     out_dir = Path(out_dir)
     steps = _Steps()
+    labels_path = mask_path if mask_path is not None else weak
+    from_file = isinstance(labels_path, str | os.PathLike)
     with steps("read"):
         raw = _read_sequences(patient_id, sequences, settings)
-        labels = read_mask(mask_path, patient_id)
+        labels = read_mask(labels_path, patient_id) if from_file else None
     with steps("reorient"):
         raw = {c: reorient(image, settings.orientation) for c, image in raw.items()}
-        labels = reorient(labels, settings.orientation)
+        labels = None if labels is None else reorient(labels, settings.orientation)
     reference = _choose_reference(settings)
+    tumor = labels_grid = None
     with steps("resample"):
         grid = reference_grid(raw[reference], settings.spacing_mm)
         resampled = {c: resample_to(image, grid, "linear") for c, image in raw.items()}
-        labels_grid, tumor = _tumor_on_grid(
-            labels, raw[reference], grid, settings, patient_id, mask_path
-        )
+        if labels is not None:
+            labels_grid, tumor = _tumor_on_grid(
+                labels, raw[reference], grid, settings, patient_id, labels_path
+            )
     with steps("head_mask"), _about(patient_id, sequences[reference]):
         head = head_mask(resampled[reference])
-        # a tumour at the surface (or a dark necrotic core at the mask's edge) stays inside the
-        # mask: its voxels are corrected and z-scored, never zeroed
-        head = sitk.Or(head, sitk.Cast(tumor > 0, sitk.sitkUInt8))
+        if tumor is not None:
+            # a tumour at the surface (or a dark necrotic core at the mask's edge) stays inside
+            # the mask: its voxels are corrected and z-scored, never zeroed
+            head = sitk.Or(head, sitk.Cast(tumor > 0, sitk.sitkUInt8))
     zscored, log_fields, stats = {}, {}, {}
     for channel, image in resampled.items():
         with steps("n4_zscore"), _about(patient_id, sequences[channel]):
@@ -799,20 +833,36 @@ def preprocess_patient(
         stats["t1ce_t1"] = {"cv_before": None, "cv_after": None, "mean": _finite(mean)}
         stats["t1ce_t1"]["sd"] = _finite(sd)
         channels.append("t1ce_t1")
-    with steps("crop"):
+    head_box = tumor_box(head, 0.0)
+    brain = {c: crop_resize(zscored[c], head_box, settings.brain_size) for c in channels}
+    source = "ground_truth" if mask_path is not None else "weak_file"
+    if tumor is None:  # the segmentation network on the whole-brain input
+        with steps("weak_mask"), _about(patient_id):
+            tumor, brain["weak_mask"] = _predict_weak(weak, brain, head_box, settings, grid)
+        labels_grid = tumor
+        source = "weak_network"
+    key = "mask" if source == "ground_truth" else "weak_mask"
+    if source == "weak_file":
+        labels_grid = tumor
+    with steps("crop"), _about(patient_id, labels_path if from_file else None):
         box = tumor_box(tumor, settings.margin_mm)
         crops = {c: crop_resize(zscored[c], box, settings.crop_size) for c in channels}
-        crops["mask"] = crop_resize(labels_grid, box, settings.crop_size, "nearest")
+        crops[key] = crop_resize(labels_grid, box, settings.crop_size, "nearest")
+        if key not in brain:
+            brain[key] = crop_resize(labels_grid, head_box, settings.brain_size, "nearest")
     with steps("write"):
-        _write_outputs(out_dir, zscored, labels_grid, head, crops)
+        _write_outputs(out_dir, zscored, labels_grid, head, crops, brain)
     record = {
         "patient_id": patient_id,
         "reference": reference,
         "orientation": settings.orientation,
         "spacing_mm": [float(s) for s in grid.GetSpacing()],
         "size": [int(n) for n in grid.GetSize()],
+        "mask_source": source,
         "box": {"lo": list(box[0]), "size": list(box[1])},
         "crop_size": list(settings.crop_size),
+        "brain_box": {"lo": list(head_box[0]), "size": list(head_box[1])},
+        "brain_size": list(settings.brain_size),
         "channels": channels,
         "stats": stats,
         "tumor_voxels": int(sitk.GetArrayViewFromImage(tumor).sum()),
@@ -824,4 +874,29 @@ def preprocess_patient(
     data = _montage_data(
         patient_id, settings.sequences, resampled, zscored, log_fields, (tumor, head), stats
     )
+    data.mask_source = source
     return record, data
+
+
+def _predict_weak(
+    predictor: Callable[[Mapping[str, np.ndarray]], np.ndarray],
+    brain: Mapping[str, np.ndarray],
+    head_box: Box,
+    settings: PreprocessSettings,
+    grid: sitk.Image,
+) -> tuple[sitk.Image, np.ndarray]:
+    """The network's weak tumour on the grid (UInt8 0/1) and at the whole-brain size."""
+    from .weak import weak_to_grid
+
+    weak_brain = np.asarray(predictor(brain), dtype=np.uint8)
+    expected = tuple(settings.brain_size[::-1])
+    if weak_brain.shape != expected:
+        raise VolumeError(f"weak mask of shape {weak_brain.shape}, expected {expected}")
+    if not weak_brain.any():
+        raise VolumeError("weak segmentation found no tumour")
+    box = {"lo": list(head_box[0]), "size": list(head_box[1])}
+    record = {"brain_box": box, "brain_size": list(settings.brain_size)}
+    tumor = sitk.Cast(weak_to_grid(weak_brain, record, grid) > 0, sitk.sitkUInt8)
+    if not sitk.GetArrayViewFromImage(tumor).any():
+        raise VolumeError("weak segmentation found no tumour on the grid")
+    return tumor, weak_brain

@@ -2,7 +2,8 @@
 
 Rows are the sequences; columns are the mid-tumour axial slice after resampling (before N4),
 the same slice after N4 and z-scoring, and the estimated multiplicative bias field. The tumour
-mask (red) and the head mask (cyan) are drawn as contours on every panel.
+mask (red; dashed orange for a weak mask from the segmentation network or a weak-mask file) and
+the head mask (cyan) are drawn as contours on every panel.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class MontageData:
         (row, column) pixel size in mm (sets the aspect ratio).
     cv_before, cv_after
         Channel -> coefficient of variation inside the head mask before / after N4.
+    mask_source
+        Where the tumour mask came from: ``ground_truth``, ``weak_network`` or ``weak_file``.
     """
 
     patient_id: str
@@ -66,6 +69,15 @@ class MontageData:
     pixel_mm: tuple[float, float] = (1.0, 1.0)
     cv_before: dict[str, float] = field(default_factory=dict)
     cv_after: dict[str, float] = field(default_factory=dict)
+    mask_source: str = "ground_truth"
+
+
+#: How each mask source is named in the montage's title.
+_SOURCE_TEXT = {
+    "ground_truth": "tumour: ground-truth mask",
+    "weak_network": "tumour: WEAK label from the segmentation network",
+    "weak_file": "tumour: WEAK label from the weak-mask folder",
+}
 
 
 def _range(values: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
@@ -77,9 +89,17 @@ def _range(values: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
 
 def _contours(ax: Axes, data: MontageData) -> None:
     """Draw the tumour (red) and head (cyan) outlines, skipping an empty or full slice."""
-    for mask, colour in ((data.head, "cyan"), (data.tumor, "red")):
+    weak = data.mask_source != "ground_truth"
+    tumour_style = ("orange", "dashed") if weak else ("red", "solid")
+    for mask, (colour, style) in ((data.head, ("cyan", "solid")), (data.tumor, tumour_style)):
         if mask.any() and not mask.all():
-            ax.contour(mask.astype(np.float32), levels=[0.5], colors=colour, linewidths=0.7)
+            ax.contour(
+                mask.astype(np.float32),
+                levels=[0.5],
+                colors=colour,
+                linewidths=0.7,
+                linestyles=style,
+            )
 
 
 def _panel(
@@ -124,8 +144,10 @@ def _draw(fig: Figure, data: MontageData) -> None:
         for c in data.channels
         if c in data.cv_before and c in data.cv_after
     )
+    source = _SOURCE_TEXT.get(data.mask_source, data.mask_source)
     fig.suptitle(
-        f"{data.patient_id}: axial slice {data.slice_index}\nCV in head mask {cvs}", fontsize=9
+        f"{data.patient_id}: axial slice {data.slice_index} ({source})\nCV in head mask {cvs}",
+        fontsize=9,
     )
 
 

@@ -5,6 +5,12 @@ Per patient, ``results/mri/preprocessed/{patient}/`` receives the preprocessed c
 ``crop.npz`` and ``preprocess.json`` (the QC record, ``status`` ``ok``); the montage goes to
 ``results/mri/qc/{patient}.png``.
 
+A patient without a tumour mask in the images sheet gets a weak one (the seed-2 paper's weak
+labels, ``mri.weak_labels``): the file ``{patient}.nii.gz`` of a user-supplied folder, else the
+prediction of the pipeline's own segmentation network (:mod:`mmsurv.mri.weak`, trained on the
+patients that have masks) on the whole-brain input; ``preprocess.json`` says which
+(``mask_source``) and the montage draws a weak mask dashed.
+
 A patient whose volumes cannot be used (missing or unreadable file, missing required sequence,
 empty mask, mask of another geometry) fails its own job with a :class:`VolumeError` naming the
 patient and the file. With ``mri.on_error: skip`` the job succeeds instead: ``preprocess.json``
@@ -32,6 +38,8 @@ from mmsurv.mri.io import VolumeError, write_volume
 
 __all__ = [
     "settings_from_config",
+    "weak_source",
+    "train_weak_segmenter",
     "preprocess_one_patient",
     "read_record",
     "usable_crops",
@@ -60,6 +68,7 @@ def settings_from_config(mri: Mapping[str, Any]):
         n4=bool(mri["n4"]["enabled"]),
         margin_mm=float(mri["margin_mm"]),
         crop_size=tuple(mri["crop_size"]),
+        brain_size=tuple(mri["brain_size"]),
         subtraction=bool(mri["subtraction"]),
         tumor_labels=tuple(mri["tumor_labels"]),
         mask_tolerance_mm=float(mri["mask_tolerance_mm"]),
@@ -85,8 +94,9 @@ def _skip_outputs(
     empty = sitk.Image([1, 1, 1], sitk.sitkUInt8)
     for name in [*channels, "mask", "head_mask"]:
         write_volume(empty, out_dir / f"{name}.nii.gz")
-    with atomic_path(out_dir / "crop.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh)
+    for name in ("crop.npz", "brain.npz"):
+        with atomic_path(out_dir / name) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh)
     fig, ax = plt.subplots(figsize=(6, 1.6))
     ax.axis("off")
     ax.text(0.01, 0.5, f"{patient_id}: skipped\n{reason}", va="center", wrap=True, fontsize=8)
@@ -99,12 +109,83 @@ def _skip_outputs(
     )
 
 
+def weak_source(
+    mri: Mapping[str, Any], patient_id: str, segmenter: str | Path | None = None
+) -> Any:
+    """What gives the weak tumour mask of a patient without a ground-truth mask.
+
+    ``mri.weak_labels.folder`` set: that folder's ``{patient}.nii.gz`` (a missing file is a
+    :class:`VolumeError`). Otherwise the segmentation network saved at ``segmenter`` (a
+    predictor of the whole-brain arrays). ``mri.weak_labels.enabled`` false: a
+    :class:`VolumeError` (no mask).
+    """
+    weak = mri["weak_labels"]
+    if not weak["enabled"]:
+        raise VolumeError(
+            "no tumor mask (channel 'mask') in the images sheet, and mri.weak_labels is off",
+            None,
+            patient_id,
+        )
+    if weak["folder"]:
+        path = Path(weak["folder"]) / f"{patient_id}.nii.gz"
+        if not path.is_file():
+            raise VolumeError("weak mask file not found (mri.weak_labels.folder)", path, patient_id)
+        return path
+    if segmenter is None:
+        raise ValueError(f"patient {patient_id} needs the weak-label segmentation network")
+    from mmsurv.mri.weak import predict_weak_arrays
+
+    def predict(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        return predict_weak_arrays(segmenter, arrays, source=segmenter)
+
+    return predict
+
+
+def train_weak_segmenter(
+    mri: Mapping[str, Any],
+    records: Sequence[str | Path],
+    out_model: str | Path,
+    out_log: str | Path,
+    seed: int = 0,
+    threads: int = 1,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Train the weak-label network on the ``brain.npz`` of the patients preprocessed with a
+    ground-truth mask (skipped ones left out); write it and its log (JSON, atomically).
+
+    See :func:`mmsurv.mri.weak.train_segmenter`; ``mri.weak_labels`` gives the channels and
+    epochs, ``mri.tumor_labels`` what counts as tumour.
+    """
+    from mmsurv.mri.weak import train_segmenter
+
+    brains = {}
+    for path in records:
+        record = read_record(path)
+        if record.get("status") == "ok" and record.get("mask_source") == "ground_truth":
+            brains[str(record["patient_id"])] = Path(path).parent / "brain.npz"
+    log.info("weak-label segmenter: %d patients with a ground-truth mask", len(brains))
+    weak = mri["weak_labels"]
+    meta = train_segmenter(
+        brains,
+        weak["channels"] or mri["sequences"],
+        out_model,
+        tumor_labels=mri["tumor_labels"],
+        epochs=int(weak["epochs"]),
+        seed=int(seed),
+        threads=threads,
+        device=device,
+    )
+    _write_json(meta, Path(out_log))
+    return meta
+
+
 def preprocess_one_patient(
     mri: Mapping[str, Any],
     patient_id: str,
     files: Mapping[str, str | os.PathLike],
     out_dir: str | Path,
     montage: str | Path,
+    segmenter: str | Path | None = None,
 ) -> bool:
     """Preprocess one patient (see :func:`mmsurv.mri.preprocess.preprocess_patient`).
 
@@ -118,6 +199,9 @@ def preprocess_one_patient(
         ``results/mri/preprocessed/{patient}``.
     montage
         ``results/mri/qc/{patient}.png``.
+    segmenter
+        The weak-label segmentation network (``results/mri/weak/segmenter.pt``), for a patient
+        without a mask when ``mri.weak_labels`` uses the network.
 
     Returns
     -------
@@ -137,11 +221,9 @@ def preprocess_one_patient(
     settings = settings_from_config(mri)
     sequences = {c: p for c, p in files.items() if c != "mask"}
     try:
-        if "mask" not in files:
-            raise VolumeError(
-                "no tumor mask (channel 'mask') in the images sheet", None, patient_id
-            )
-        record, data = preprocess_patient(patient_id, sequences, files["mask"], settings, out_dir)
+        mask = files.get("mask")
+        weak = None if mask is not None else weak_source(mri, patient_id, segmenter)
+        record, data = preprocess_patient(patient_id, sequences, mask, settings, out_dir, weak)
     except VolumeError as err:
         if mri["on_error"] != "skip":
             raise
@@ -159,18 +241,21 @@ def read_record(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-def usable_crops(records: Sequence[str | Path]) -> dict[str, str]:
-    """patient_id -> ``crop.npz`` path of every record whose preprocessing succeeded.
+def usable_crops(records: Sequence[str | Path], region: str = "crop") -> dict[str, str]:
+    """patient_id -> network input of every record whose preprocessing succeeded.
 
+    ``region`` ``crop``: the tumour crop ``crop.npz``; ``brain``: the whole-brain ``brain.npz``.
     Skipped patients are left out with a log line.
     """
+    if region not in ("crop", "brain"):
+        raise ValueError(f"region must be 'crop' or 'brain', got {region!r}")
     crops = {}
     for path in records:
         record = read_record(path)
         if record.get("status") != "ok":
             log.warning("patient %s left out: %s", record.get("patient_id"), record.get("reason"))
             continue
-        crops[str(record["patient_id"])] = str(Path(path).parent / "crop.npz")
+        crops[str(record["patient_id"])] = str(Path(path).parent / f"{region}.npz")
     return crops
 
 

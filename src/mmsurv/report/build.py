@@ -15,6 +15,7 @@ import pandas as pd
 import mmsurv
 from mmsurv.evaluation.evaluate import METRIC_COLUMNS
 from mmsurv.evaluation.metrics import harrell_c
+from mmsurv.evaluation.subgroups import SUBGROUP_COLUMNS
 from mmsurv.io import atomic_path
 
 __all__ = ["summarise_split", "oracle_by_modality", "table3", "render_report"]
@@ -270,6 +271,10 @@ def render_report(
     roc_pngs: Mapping[str, str | Path] | None = None,
     gradcam: Mapping[str, str | Path] | None = None,
     mri_qc: pd.DataFrame | None = None,
+    subgroups: pd.DataFrame | None = None,
+    label_oracle: Mapping[str, str] | None = None,
+    scna_umap: str | Path | None = None,
+    attributions: Mapping[str, str | Path] | None = None,
 ) -> None:
     """Write the self-contained HTML report (figures embedded).
 
@@ -277,11 +282,17 @@ def render_report(
     training-curve / attention / calibration / time-dependent ROC figure; ``features``:
     encoder -> provenance table (:func:`mmsurv.report.networks.features_provenance`);
     ``wsi_qc``: the slides' QC table; ``gradcam``: experiment -> Grad-CAM figure; ``mri_qc``:
-    the imaged patients' preprocessing QC table (``results/mri/qc.tsv``).
+    the imaged patients' preprocessing QC table (``results/mri/qc.tsv``); ``subgroups``: the
+    experiments' subgroup metrics (seed-2 Table II); ``label_oracle``: label -> oracle AUC text
+    (:func:`mmsurv.report.subtypes.label_oracle`); ``scna_umap``: the SCNA UMAP figure;
+    ``attributions``: classifier experiment -> integrated-gradients figure.
     """
+    from mmsurv.report.subtypes import table1, table2
+
     test = summarise_split(metrics, "test")
     val = summarise_split(metrics, "val")
     experiments = config["experiments"]
+    sequences = config.get("mri", {}).get("sequences", [])
 
     def rows_of(table: pd.DataFrame) -> list[dict[str, str]]:
         out = []
@@ -343,6 +354,22 @@ def render_report(
         wsi_qc=_qc_summary(wsi_qc),
         gradcam=[(name, _png(p)) for name, p in (gradcam or {}).items()],
         mri_qc=_mri_qc_summary(mri_qc, config),
+        table1=table1(metrics, experiments, sequences),
+        table2=table2(
+            subgroups if subgroups is not None else pd.DataFrame(columns=SUBGROUP_COLUMNS),
+            experiments,
+            sequences,
+            None,
+        ),
+        subgroup_label=config.get("evaluation", {}).get("subgroup_label"),
+        label_oracle=dict(label_oracle or {}),
+        scna_extra=any(
+            s.get("params", {}).get("pca_extra")
+            for s in experiments.values()
+            if "scna" in s["inputs"]
+        ),
+        scna_umap=_png(scna_umap) if scna_umap else None,
+        attributions=[(name, _png(p)) for name, p in (attributions or {}).items()],
     )
     with atomic_path(out_html) as tmp:
         tmp.write_text(html)

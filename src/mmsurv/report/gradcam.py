@@ -24,19 +24,27 @@ def tumor_slice(mask: np.ndarray) -> int:
     return int(np.argmax(area)) if area.any() else mask.shape[0] // 2
 
 
-def plot_gradcam(panels: Sequence[Mapping[str, Any]], title: str, path: str | Path) -> None:
-    """One row per patient: each input channel's tumor slice, then the Grad-CAM overlay.
+def plot_gradcam(
+    panels: Sequence[Mapping[str, Any]],
+    title: str,
+    path: str | Path,
+    map_name: str = "Grad-CAM",
+) -> None:
+    """One row per patient: each input channel's tumor slice, then the map's overlay.
 
     Parameters
     ----------
     panels
         Per patient: ``patient_id``, ``risk`` (higher = worse), ``time`` (days), ``event``
         (0/1), ``channels`` (name -> (D, H, W) z-scored crop), ``mask`` ((D, H, W) tumor mask
-        of the crop) and ``cam`` ((D, H, W) Grad-CAM map in [0, 1], the input's size).
+        of the crop), ``cam`` ((D, H, W) map in [0, 1], the input's size) and optionally
+        ``caption`` (text under the patient id instead of the risk, e.g. a classifier's score).
     title
         Figure title (experiment and endpoint).
     path
         PNG written atomically.
+    map_name
+        Title of the overlay column (``Grad-CAM``, ``integrated gradients``).
     """
     n_ch = max((len(p["channels"]) for p in panels), default=1)
     fig, axes = plt.subplots(
@@ -55,9 +63,10 @@ def plot_gradcam(panels: Sequence[Mapping[str, Any]], title: str, path: str | Pa
         ax = row[n_ch]
         ax.imshow(panel["channels"][names[-1]][z], cmap="gray")
         ax.imshow(panel["cam"][z], cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
-        ax.set_title("Grad-CAM", fontsize=8)
+        ax.set_title(map_name, fontsize=8)
+        caption = panel.get("caption") or f"risk {panel['risk']:.2f}"
         row[0].set_ylabel(
-            f"{panel['patient_id']}\nrisk {panel['risk']:.2f}, "
+            f"{panel['patient_id']}\n{caption}, "
             f"{panel['time']:.0f} d, {'event' if panel['event'] else 'censored'}",
             fontsize=7,
         )
