@@ -109,3 +109,14 @@ def raw_config(cohort_dir: Path) -> dict[str, Any]:
 def config(raw_config: dict[str, Any]) -> dict[str, Any]:
     """The validated configuration (defaults filled) of the small cohort."""
     return validate_config(raw_config)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one CPU thread for the test (repeatable fits), the previous count restored."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

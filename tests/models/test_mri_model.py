@@ -25,12 +25,7 @@ CLINICAL = {"numeric": ["age"], "categorical": ["grade"]}
 TIMES = np.array([0.0, 100.0, 300.0, 1000.0, 5000.0])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _write_cohort(root: Path, n: int, seed: int, size: int = S) -> tuple[pd.DataFrame, ...]:

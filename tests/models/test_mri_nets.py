@@ -19,12 +19,7 @@ from mmsurv.models.mri_nets import (
 S = 32  # DenseNet-121 needs >= 29 voxels per axis
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_image_subnet_features_and_cam_layer():

@@ -35,12 +35,7 @@ WEAK = {"P1", "P4", "P5", "P11"}
 UNLABELED = {"P10", "P11", "P12", "P13"}  # P12, P13: no mask either
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _brats_mask(binary: bool = False) -> np.ndarray:

@@ -10,12 +10,7 @@ from mmsurv.models.mtl_nets import DEFAULT_WIDTHS, MTLNet, check_spatial_size
 SMALL = (4, 8, 16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # input format of the paper -> (channels, spatial size, widths, segmentation classes)

@@ -26,12 +26,7 @@ CHANNELS = ("t1ce", "flair")
 EPOCHS = 30
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sphere(centre: np.ndarray, radius: float, shape: tuple[int, ...] = (S, S, S)) -> np.ndarray:

@@ -53,14 +53,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import logging
 import math
 import os
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -69,6 +67,7 @@ import torch
 from sksurv.linear_model.coxph import BreslowEstimator
 from torch import nn
 
+from mmsurv._torch import load_weights
 from mmsurv.evaluation.metrics import harrell_c
 from mmsurv.models.base import SurvivalModel
 from mmsurv.models.blending import GradientBlender
@@ -332,39 +331,11 @@ class _MRISurvivalModel(SurvivalModel):
 
     def _load_image_weights(self, image: nn.Module) -> str:
         """Load ``weights`` into the image subnetwork; the init description for the log."""
-        if self.weights is None:
-            log.warning(
-                "image subnetwork: seeded random initialisation (seed %d), no weights file",
-                self.seed,
-            )
-            return f"random (seed {self.seed})"
-        path = Path(self.weights)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"image-subnetwork weights file {path} not found (weights are read from a "
-                "local file; nothing is downloaded)"
-            )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises several types for a file that is not a pickle
-            raise ValueError(f"{path}: not a torch state-dict file ({err})") from err
-        if not isinstance(state, Mapping) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()
-        ):
-            raise ValueError(
-                f"{path}: expected a state dict (parameter name -> tensor) of "
-                f"mmsurv.models.mri_nets.image_subnet({len(self.channels)}, {N_FEATURES})"
-            )
-        try:
-            image.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise ValueError(
-                f"{path} does not match the image subnetwork (MONAI 3D DenseNet-121, "
-                f"{len(self.channels)} input channels, {N_FEATURES} outputs): {err}"
-            ) from err
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        log.info("image subnetwork initialised from %s (sha256 %s)", path, digest[:12])
-        return f"weights {path} (sha256 {digest})"
+        what = (
+            f"image subnetwork (mmsurv.models.mri_nets.image_subnet: MONAI 3D DenseNet-121, "
+            f"{len(self.channels)} input channels, {N_FEATURES} outputs)"
+        )
+        return load_weights(image, self.weights, what, self.seed)
 
     # ----------------------------------------------------------------- training
 

@@ -64,14 +64,12 @@ autocast (the loss in fp32). Volumes are read once per call and not kept on the 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -81,6 +79,7 @@ import torch.nn.functional as F
 from lifelines.exceptions import ConvergenceError
 from torch import nn
 
+from mmsurv._torch import load_weights
 from mmsurv.evaluation.metrics import binary_auc, harrell_c
 from mmsurv.models.base import SurvivalModel
 from mmsurv.models.coxph import CoxPHModel
@@ -441,34 +440,7 @@ class _MTLSurvivalModel(SurvivalModel):
 
     def _load_weights(self, net: nn.Module) -> str:
         """Load ``weights`` into the network; the init description for the log."""
-        if self.weights is None:
-            log.warning(
-                "network: seeded random initialisation (seed %d), no weights file", self.seed
-            )
-            return f"random (seed {self.seed})"
-        path = Path(self.weights)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"network weights file {path} not found (weights are read from a local file; "
-                "nothing is downloaded)"
-            )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises several types for a file that is not a pickle
-            raise ValueError(f"{path}: not a torch state-dict file ({err})") from err
-        if not isinstance(state, Mapping) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()
-        ):
-            raise ValueError(f"{path}: expected a state dict (parameter name -> tensor) of MTLNet")
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise ValueError(
-                f"{path} does not match the network ({self._net_summary(net)}): {err}"
-            ) from err
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        log.info("network initialised from %s (sha256 %s)", path, digest[:12])
-        return f"weights {path} (sha256 {digest})"
+        return load_weights(net, self.weights, f"network ({self._net_summary(net)})", self.seed)
 
     def _net_summary(self, net: nn.Module) -> str:
         assert isinstance(net, MTLNet)
@@ -985,7 +957,7 @@ def _own_params(values: dict[str, Any]) -> dict[str, Any]:
     skip = {"self", "__class__", "seed", "threads", "device"}
     out = {k: v for k, v in values.items() if k not in skip}
     for k in ("channels", "widths", "cox_penalizer", "input_size"):
-        if k in out and not np.isscalar(out[k]):
+        if out.get(k) is not None and not np.isscalar(out[k]):
             out[k] = list(out[k])
     return out
 

@@ -19,7 +19,7 @@ from typing import Literal, Self
 import numpy as np
 import pandas as pd
 
-__all__ = ["RNA_PREFIX", "log_normalise", "rna_frame", "RNAPreprocessor"]
+__all__ = ["RNA_PREFIX", "log_normalise", "prefixed_frame", "rna_frame", "RNAPreprocessor"]
 
 log = logging.getLogger(__name__)
 
@@ -76,37 +76,46 @@ def log_normalise(counts: pd.DataFrame, kind: ExpressionKind) -> pd.DataFrame:
     return np.log2(values / library * 1e6 + 1.0)
 
 
-def rna_frame(X: pd.DataFrame) -> pd.DataFrame:
-    """The ``rna:{gene}`` columns of a model's input table as a units x genes frame.
+def prefixed_frame(X: pd.DataFrame, prefix: str, what: str) -> pd.DataFrame:
+    """The ``{prefix}{gene}`` columns of a model's input table as a units x genes frame.
 
     Parameters
     ----------
     X
-        Input table, one row per unit, with expression columns named ``rna:{gene}``.
+        Input table, one row per unit, with columns named ``{prefix}{gene}``.
+    prefix
+        Column prefix (``rna:``, ``scna:``).
+    what
+        Name of the data in messages (``RNA``, ``SCNA``).
 
     Returns
     -------
     pandas.DataFrame
-        Shape (units, genes), float64, columns named by gene (prefix removed).
+        Shape (units, genes), float64, columns named by gene (prefix removed), index of ``X``.
 
     Raises
     ------
     ValueError
-        Without any ``rna:`` column, or when a unit has a missing value (units without RNA
-        must be left out of an RNA model, never filled in).
+        Without any such column, or when a unit has a missing value (units without the data
+        must be left out of a model that reads it, never filled in).
     """
-    cols = [c for c in X.columns if isinstance(c, str) and c.startswith(RNA_PREFIX)]
+    cols = [c for c in X.columns if isinstance(c, str) and c.startswith(prefix)]
     if not cols:
-        raise ValueError(f"X has no '{RNA_PREFIX}{{gene}}' columns")
+        raise ValueError(f"X has no '{prefix}{{gene}}' columns")
     frame = X[cols].astype(float)
-    frame.columns = [c[len(RNA_PREFIX) :] for c in cols]
+    frame.columns = [c[len(prefix) :] for c in cols]
     bad = frame.index[frame.isna().any(axis=1)]
     if len(bad):
         raise ValueError(
-            f"missing RNA values for {len(bad)} unit(s) ({', '.join(map(str, bad[:5]))}); "
-            "units without RNA must be left out of an RNA model"
+            f"missing {what} values for {len(bad)} unit(s) ({', '.join(map(str, bad[:5]))}); "
+            f"units without {what} must be left out of an {what} model"
         )
     return frame
+
+
+def rna_frame(X: pd.DataFrame) -> pd.DataFrame:
+    """The ``rna:{gene}`` columns of ``X`` as units x genes (see :func:`prefixed_frame`)."""
+    return prefixed_frame(X, RNA_PREFIX, "RNA")
 
 
 class RNAPreprocessor:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from mmsurv.cohort.matrices import map_samples
+from mmsurv.omics.rna import prefixed_frame
 
 __all__ = [
     "SCNA_PREFIX",
@@ -130,36 +131,9 @@ def _numeric(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def scna_frame(X: pd.DataFrame) -> pd.DataFrame:
-    """The ``scna:{gene}`` columns of a model's input table as a units x genes frame.
-
-    Parameters
-    ----------
-    X
-        Input table, one row per unit, with copy-number columns named ``scna:{gene}``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Shape (units, genes), float64, columns named by gene (prefix removed), index of ``X``.
-
-    Raises
-    ------
-    ValueError
-        Without any ``scna:`` column, or when a unit has a missing value (units without SCNA
-        must be left out of an SCNA model, never filled in).
-    """
-    cols = [c for c in X.columns if isinstance(c, str) and c.startswith(SCNA_PREFIX)]
-    if not cols:
-        raise ValueError(f"X has no '{SCNA_PREFIX}{{gene}}' columns")
-    frame = X[cols].astype(float)
-    frame.columns = [c[len(SCNA_PREFIX) :] for c in cols]
-    bad = frame.index[frame.isna().any(axis=1)]
-    if len(bad):
-        raise ValueError(
-            f"missing SCNA values for {len(bad)} unit(s) ({', '.join(map(str, bad[:5]))}); "
-            "units without SCNA must be left out of an SCNA model"
-        )
-    return frame
+    """The ``scna:{gene}`` columns of ``X`` as units x genes float64 (index of ``X``); a unit
+    with a missing value is an error (see :func:`mmsurv.omics.rna.prefixed_frame`)."""
+    return prefixed_frame(X, SCNA_PREFIX, "SCNA")
 
 
 class ScnaPCA:
