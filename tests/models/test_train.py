@@ -21,6 +21,16 @@ def test_param_grid_expands_lists_in_order():
         {"a": 2, "b": 3, "c": "y"},
     ]
     assert param_grid({}) == [{}]
+    # a list-valued parameter is one value; a list of lists is its grid
+    sizes = frozenset({"size"})
+    assert param_grid({"size": [32, 32, 32], "a": [1, 2]}, sizes) == [
+        {"size": [32, 32, 32], "a": 1},
+        {"size": [32, 32, 32], "a": 2},
+    ]
+    assert param_grid({"size": [[8, 8, 8], [16, 16, 16]]}, sizes) == [
+        {"size": [8, 8, 8]},
+        {"size": [16, 16, 16]},
+    ]
 
 
 def _run(config, tmp_path, samples=None, name="cox_small"):

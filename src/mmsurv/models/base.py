@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ class SurvivalModel(ABC):
     scaling, encodings) is fitted in :meth:`fit` on the training patients only and stored on
     the instance, so the pickled model carries its own preprocessing.
     """
+
+    #: Parameters whose value is itself a list (an experiment's list of lists is their grid).
+    list_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *, seed: int = 0, threads: int = 1) -> None:
         self.seed = seed

@@ -135,8 +135,8 @@ class RNAMLPModel(TorchSurvivalModel):
     min_fraction : float, default 0.2
         Gene filter and selection of :class:`~mmsurv.omics.rna.RNAPreprocessor`.
     hidden : int | sequence of int, default (256, 64)
-        Hidden-layer widths (an int: one layer). In an experiment's ``params`` a list means a
-        grid of candidates, so a multi-layer setting is written as a list of lists.
+        Hidden-layer widths (an int: one layer). In an experiment's ``params`` a list is one
+        setting (``hidden: [256, 64]``) and a list of lists a grid of candidates.
     dropout : float, default 0.25
     lr : float, default 1e-3
     weight_decay : float, default 1e-4
@@ -144,6 +144,8 @@ class RNAMLPModel(TorchSurvivalModel):
     batch_size : int, default 64
     patience : int, default 5
     """
+
+    list_params = frozenset({"hidden"})
 
     uses_rna = True
 

@@ -226,6 +226,10 @@ class _MTLSurvivalModel(SurvivalModel):
     uses_scna: ClassVar[bool] = False
     #: Patients per forward pass in evaluation.
     eval_batch_size: ClassVar[int] = 4
+    #: List-valued parameters (``input_size: [32, 32, 32]`` is one value, not a grid).
+    list_params: ClassVar[frozenset[str]] = frozenset(
+        {"widths", "input_size", "cox_penalizer", "channels"}
+    )
 
     def __init__(
         self,
@@ -990,7 +994,7 @@ class MRICNNModel(_MTLSurvivalModel):
         initialisation; the paper started from a BraTS-pre-trained segmentation network).
     cox_penalizer : float or list of float, default [0.1, 1.0, 10.0]
         Cox penalty candidates, chosen by validation C-index inside ``fit`` (in an
-        experiment's ``params`` a list means a grid: write a list of lists for candidates).
+        experiment's ``params`` a list of lists is a grid of networks, each trained).
     channels : list of str, default ["t1", "t1ce", "t2", "flair"]
         Arrays of the ``.npz`` stacked as input channels.
     input_size : list of 3 int or None, default None

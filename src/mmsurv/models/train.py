@@ -29,10 +29,22 @@ log = logging.getLogger(__name__)
 N_GRID = 100
 
 
-def param_grid(params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Expand list-valued parameters into candidate settings (cartesian product, in order)."""
+def param_grid(
+    params: Mapping[str, Any], list_valued: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Expand list-valued parameters into candidate settings (cartesian product, in order).
+
+    A parameter in ``list_valued`` takes a list as its value (e.g. ``input_size: [32, 32,
+    32]``): for it only a list of lists is a grid.
+    """
     keys = list(params)
-    values = [v if isinstance(v, list) else [v] for v in params.values()]
+    values = []
+    for key, value in params.items():
+        if key in list_valued:
+            grid = isinstance(value, list) and bool(value) and isinstance(value[0], list)
+        else:
+            grid = isinstance(value, list)
+        values.append(value if grid else [value])
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
@@ -480,7 +492,7 @@ def train_fold(
     if spec["model"] in NEURAL_MODELS:
         kwargs["device"] = config["device"]
     eligible = experiment_patients(cohort, tuple(spec["inputs"])) & set(unit_patients(X))
-    candidates = param_grid(spec.get("params", {}))
+    candidates = param_grid(spec.get("params", {}), getattr(cls, "list_params", frozenset()))
     models: dict[str, SurvivalModel] = {}
     preds, curves, logs = [], [], {}
     for endpoint in experiment_endpoints(config, experiment):
