@@ -13,13 +13,8 @@ import pytest
 import torch
 
 from mmsurv.evaluation.metrics import binary_auc
-from mmsurv.models.mtl_model import (
-    MRICNNModel,
-    MRIMTLModel,
-    MRISCNAMTLModel,
-    _augmenter,
-    read_masks,
-)
+from mmsurv.models.mtl_inputs import augmenter, read_masks
+from mmsurv.models.mtl_model import MRICNNModel, MRIMTLModel, MRISCNAMTLModel
 from mmsurv.models.mtl_nets import MTLNet
 
 SHAPE = (16, 16, 8)  # (D, H, W)
@@ -329,14 +324,14 @@ def test_augmentation_flips_image_and_mask_together():
     torch.manual_seed(0)
     image = torch.randn(2, *SHAPE)
     seg = (image[:1] > 0.5).to(torch.uint8)
-    aug = _augmenter(3)
+    aug = augmenter(3)
     flipped = 0
     for _ in range(8):
         out = aug({"image": image, "seg": seg})
         torch.testing.assert_close((out["image"][:1] > 0.5).to(torch.uint8), out["seg"].as_tensor())
         flipped += not torch.equal(out["image"].as_tensor(), image)
     assert flipped > 0
-    first = [_augmenter(3)({"image": image})["image"] for _ in range(2)]
+    first = [augmenter(3)({"image": image})["image"] for _ in range(2)]
     torch.testing.assert_close(first[0], first[1])
 
 

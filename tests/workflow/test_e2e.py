@@ -52,12 +52,21 @@ def run(tmp_path_factory) -> Path:
                 # small encoder input keeps the CPU extraction of the smoke run short
                 "wsi": {"num_workers": 1, "encoders": {"resnet18": {"input_size_px": 64}}},
                 # the smallest crop DenseNet-121 takes (5 halvings), and few epochs
-                "mri": {"crop_size": [32, 32, 32], "n4": {"iterations": [20, 10]}},
+                "mri": {
+                    "crop_size": [32, 32, 32],
+                    "brain_size": [32, 32, 32],
+                    "n4": {"iterations": [20, 10]},
+                    "weak_labels": {"epochs": 5},
+                },
                 "experiments": {
                     name: {"params": {"epochs": 3}}
                     for name in ("mri_densenet", "mri_clinical_mmnn", "mri_clinical_mmnn_gb")
                 }
-                | {"mri_clinical_mmnn_gb": {"params": {"epochs": 4, "blend_every": 2}}},
+                | {"mri_clinical_mmnn_gb": {"params": {"epochs": 4, "blend_every": 2}}}
+                | {
+                    name: {"params": {"epochs": 2, "input_size": [16, 16, 16]}}
+                    for name in CLASSIFIERS
+                },
             }
         )
     )
@@ -90,8 +99,20 @@ CLINICAL = [
 SLIDE_LEVEL = ["wsi_abmil", "wsi_rna_average", "wsi_rna_xattn"]
 RADIOMICS = ["radiomics_rsf", "radiomics_clinical_rsf", "radiomics_clinical_coxnet"]
 MRI_NETS = ["mri_densenet", "mri_clinical_mmnn", "mri_clinical_mmnn_gb"]
-EXPERIMENTS = [*CLINICAL, "rna_coxnet", "rna_mlp", *SLIDE_LEVEL, *RADIOMICS, *MRI_NETS]
-NETWORKS = ["rna_mlp", *SLIDE_LEVEL, *MRI_NETS]
+CLASSIFIERS = [
+    "mri_cnn_idh",
+    "mri_mtl_idh",
+    "mri_scna_mtl_idh",
+    "mri_cnn_idh_brain",
+    "mri_mtl_idh_brain",
+    "mri_cnn_idh_t1ce",
+    "mri_mtl_idh_t1ce",
+    "mri_cnn_codel",
+    "mri_mtl_codel",
+]
+SEED2 = ["scna_coxph", *CLASSIFIERS]  # overall survival only
+EXPERIMENTS = [*CLINICAL, "rna_coxnet", "rna_mlp", *SLIDE_LEVEL, *RADIOMICS, *MRI_NETS, *SEED2]
+NETWORKS = ["rna_mlp", *SLIDE_LEVEL, *MRI_NETS, *CLASSIFIERS]
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -99,12 +120,20 @@ def test_predictions_and_metrics(run, experiment):
     preds = pd.read_csv(
         run / f"results/predictions/{experiment}.tsv", sep="\t", keep_default_na=False
     )
-    assert list(preds.columns) == PRED_COLUMNS
+    extra = ["label", "score"] if experiment in CLASSIFIERS else []
+    assert list(preds.columns) == PRED_COLUMNS + extra
     assert np.isfinite(preds["risk"].astype(float)).all()
     metrics = pd.read_csv(run / f"results/metrics/{experiment}.tsv", sep="\t")
     assert list(metrics.columns) == METRIC_COLUMNS
     test = metrics[metrics["split"] == "test"]
-    assert set(test["endpoint"]) == {"os", "pfs"}
+    assert set(test["endpoint"]) == ({"os"} if experiment in SEED2 else {"os", "pfs"})
+    if experiment in CLASSIFIERS:  # score: probability of the label; AUC on labeled patients
+        assert preds["score"].astype(float).between(0, 1).all()
+        assert (metrics["n_labeled"] > 0).all() and metrics["auc"].dropna().between(0, 1).all()
+        assert metrics.loc[metrics["split"] == "train", "auc"].notna().all()
+    subgroups = pd.read_csv(run / f"results/metrics/{experiment}.subgroups.tsv", sep="\t")
+    assert set(subgroups["subgroup"]) <= {"IDHwt", "IDHmut-non-codel", "IDHmut-codel"}
+    assert len(subgroups) > 0
     assert test["c_index"].between(0, 1).all() and test["c_index_oracle"].between(0, 1).all()
     assert (test["c_index_lo"] <= test["c_index"]).all()
     assert (test["c_index"] <= test["c_index_hi"]).all()
@@ -146,28 +175,58 @@ def test_report(run):
         assert experiment in html
     assert "oracle C" in html and "C (WSI)" in html and "C (case)" in html
     assert "randomly initialised network" in html
-    # forest, KM per experiment, network curves, 2 attention and 3 Grad-CAM maps
+    # forest, KM per experiment, network curves, 2 attention and 3 Grad-CAM maps, the SCNA
+    # UMAP and an integrated-gradients figure per classifier
     figures = 1 + 3 * len(EXPERIMENTS) + len(NETWORKS) + 2 + 3  # + calibration, ROC each
-    assert html.count("data:image/png;base64,") == figures
+    assert html.count("data:image/png;base64,") == figures + 1 + len(CLASSIFIERS)
     assert "Grad-CAM" in html and "MRI preprocessing" in html
+    assert "seed-2 Table I layout" in html and "seed-2 Table II layout" in html
+    assert "Integrated gradients of the subtype classifiers" in html
+    for fmt in ("All (cropped)", "All (whole brain)", "T1ce (cropped)"):
+        assert fmt in html
 
 
 def test_every_imaged_patient_is_preprocessed_with_a_montage(run):
     images = pd.read_csv(run / "resources/demo/smoke-seed0/images.tsv", sep="\t")
     patients = sorted(images["patient_id"].unique())
+    masked = set(images.loc[images["channel"] == "mask", "patient_id"])
+    assert 0 < len(masked) < len(patients)  # the demo withholds some masks
     qc = pd.read_csv(run / "results/mri/qc.tsv", sep="\t", keep_default_na=False)
     assert sorted(qc["patient_id"]) == patients and (qc["status"] == "ok").all()
     for pid in patients:
         folder = run / f"results/mri/preprocessed/{pid}"
         for name in ("t1", "t1ce", "t2", "flair", "mask", "head_mask"):
             assert (folder / f"{name}.nii.gz").stat().st_size > 0
-        with np.load(folder / "crop.npz") as crop:
-            assert crop["t1ce"].shape == (32, 32, 32)
+        key = "mask" if pid in masked else "weak_mask"  # weak labels for the mask-less scans
+        with np.load(folder / "crop.npz") as crop, np.load(folder / "brain.npz") as brain:
+            assert crop["t1ce"].shape == (32, 32, 32) and crop[key].any()
+            assert brain["t1ce"].shape == (32, 32, 32) and brain[key].any()
+        record = json.loads((folder / "preprocess.json").read_text())
+        assert record["mask_source"] == ("ground_truth" if pid in masked else "weak_network")
         assert (run / f"results/mri/qc/{pid}.png").stat().st_size > 0
+    segmenter = json.loads((run / "results/mri/weak/segmenter.json").read_text())
+    assert set(segmenter["train_patients"]) | set(segmenter["val_patients"]) == masked
     radiomics = pd.read_parquet(run / "results/mri/radiomics.parquet")
     assert sorted(radiomics.index) == patients
     assert {c.split("_")[0] for c in radiomics.columns} == {"t1ce", "t2"}
     assert radiomics.shape[1] > 150  # about 100 per sequence
+
+
+def test_scna_matrix_umap_and_pca_without_validation_or_test_patients(run):
+    import joblib
+
+    scna = pd.read_parquet(run / "results/omics/scna.parquet")
+    samples = pd.read_csv(run / "resources/demo/smoke-seed0/samples.tsv", sep="\t")
+    extras = set(scna.index) - set(samples["patient_id"])
+    assert extras  # the SCNA-only patients are kept for the PCA and the UMAP
+    umap = pd.read_csv(run / "results/omics/scna_umap.tsv", sep="\t")
+    assert sorted(umap["patient_id"]) == sorted(scna.index)
+    split = pd.read_csv(run / "results/splits/os.tsv", sep="\t").set_index("patient_id")
+    for name in ("scna_coxph", "mri_scna_mtl_idh"):
+        model = joblib.load(run / f"results/models/{name}/fold0/model.joblib")["os"]
+        fitted = set(model.pca_.fitted_ids_)
+        assert not fitted & set(split.index[split["split"] != "train"])
+        assert extras <= fitted  # pca_extra: true, as the paper
 
 
 def test_gradient_blending_weights_are_logged(run):
@@ -311,7 +370,7 @@ def _bad_mask_run(run: Path, on_error: str) -> subprocess.CompletedProcess:
     folder = run / "resources/demo/smoke-seed0"
     cohort = yaml.safe_load((folder / "config.yaml").read_text())
     images = pd.read_csv(folder / "images.tsv", sep="\t", dtype=str)
-    three = sorted(images["patient_id"].unique())[:3]
+    three = sorted(images.loc[images["channel"] == "mask", "patient_id"].unique())[:3]
     images = images[images["patient_id"].isin(three)].copy()
     images["path"] = [str(folder / p) for p in images["path"]]
     bad_row = (images["patient_id"] == three[1]) & (images["channel"] == "mask")

@@ -69,7 +69,6 @@ import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -84,6 +83,17 @@ from mmsurv.evaluation.metrics import binary_auc, harrell_c
 from mmsurv.models.base import SurvivalModel
 from mmsurv.models.coxph import CoxPHModel
 from mmsurv.models.mri_model import read_crop
+from mmsurv.models.mtl_inputs import (
+    BINARY,
+    GT,
+    NONE,
+    Scans,
+    as_tensor,
+    augmenter,
+    label_values,
+    read_masks,
+    resize_volume,
+)
 from mmsurv.models.mtl_nets import (
     DEFAULT_WIDTHS,
     SEG_MODES,
@@ -108,113 +118,6 @@ from mmsurv.omics.scna import SCNA_PREFIX, ScnaPCA, scna_frame
 __all__ = ["MRICNNModel", "MRIMTLModel", "MRISCNAMTLModel", "read_masks"]
 
 log = logging.getLogger(__name__)
-
-#: Kind of segmentation target of a training scan.
-_NONE, _GT, _BINARY = 0, 1, 2
-
-
-def read_masks(
-    path: str | os.PathLike[str], shape: Sequence[int], patient: str = ""
-) -> tuple[np.ndarray | None, str | None]:
-    """The tumour mask of one patient's ``.npz``: ``mask`` if present, else ``weak_mask``.
-
-    Parameters
-    ----------
-    path
-        The ``.npz`` of the patient's channels.
-    shape
-        Spatial shape (D, H, W) of the channels; the mask must have it.
-    patient
-        Patient id, for error messages.
-
-    Returns
-    -------
-    tuple
-        The mask (int64, (D, H, W)) and its name (``"mask"`` or ``"weak_mask"``), or
-        ``(None, None)`` without either. A ``weak_mask`` must hold only 0 and 1.
-    """
-    who = f"patient {patient}: " if patient else ""
-    with np.load(path, allow_pickle=False) as npz:
-        for key in ("mask", "weak_mask"):
-            if key not in npz.files:
-                continue
-            raw = np.asarray(npz[key])
-            if raw.shape != tuple(shape):
-                raise ValueError(
-                    f"{who}{path}: {key} of shape {raw.shape}, the channels have {tuple(shape)}"
-                )
-            if not np.issubdtype(raw.dtype, np.integer) and not (
-                np.isfinite(raw).all() and (raw == np.round(raw)).all()
-            ):
-                raise ValueError(f"{who}{path}: {key} holds non-integer labels")
-            mask = raw.astype(np.int64)
-            if key == "weak_mask" and not is_binary_mask(mask):
-                raise ValueError(
-                    f"{who}{path}: weak_mask must be 0/1, has {np.unique(mask).tolist()}"
-                )
-            return mask, key
-    return None, None
-
-
-def _resize(volume: np.ndarray, size_dhw: tuple[int, int, int] | None, mode: str) -> np.ndarray:
-    """(C, D, H, W) ``volume`` resized to ``size_dhw`` (``trilinear`` for intensities,
-    ``nearest`` for labels); unchanged when ``size_dhw`` is None or already its size."""
-    if size_dhw is None or tuple(volume.shape[1:]) == tuple(size_dhw):
-        return volume
-    x = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None]
-    kwargs = {"align_corners": False} if mode == "trilinear" else {}
-    out = F.interpolate(x, size=size_dhw, mode=mode, **kwargs)[0].numpy()
-    return out.astype(volume.dtype) if mode == "nearest" else out
-
-
-def _augmenter(seed: int) -> Any:
-    """Random flips of the two in-plane axes, one draw per sample for image and mask alike."""
-    from monai.transforms import Compose, RandFlipd
-
-    keys = ["image", "seg"]
-    return Compose(
-        [
-            RandFlipd(keys, prob=0.5, spatial_axis=1, allow_missing_keys=True),
-            RandFlipd(keys, prob=0.5, spatial_axis=2, allow_missing_keys=True),
-        ]
-    ).set_random_state(seed=seed)
-
-
-def _as_tensor(x: Any) -> torch.Tensor:
-    from monai.utils import convert_to_tensor
-
-    return convert_to_tensor(x, track_meta=False)
-
-
-@dataclass
-class _Scans:
-    """Inputs of n patients as CPU tensors (and, for training, their targets)."""
-
-    ids: np.ndarray  # (n,) str
-    images: torch.Tensor  # (n, C, D, H, W) float32
-    scna: torch.Tensor | None  # (n, P) float32, standardised PCs
-    seg: torch.Tensor | None = None  # (n, D, H, W) uint8 class indices (0 where none)
-    kind: np.ndarray | None = None  # (n,) _NONE / _GT / _BINARY
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def _label_values(labels: pd.Series, ids: np.ndarray) -> np.ndarray:
-    """Labels of ``ids`` as float (0, 1 or NaN for unlabeled), checked."""
-    series = pd.Series(labels).copy()
-    series.index = series.index.astype(str)
-    if not series.index.is_unique:
-        dup = series.index[series.index.duplicated()].unique()
-        raise ValueError(f"labels: duplicate patient ids {list(dup[:5])}")
-    values = pd.to_numeric(series, errors="coerce").astype(float)
-    bad = series.index[(values.isna() & series.notna()) | ~(values.isin([0, 1]) | values.isna())]
-    if len(bad):
-        raise ValueError(
-            f"labels must be 0, 1 or missing; patient(s) {list(bad[:5])} have "
-            f"{series.loc[bad[:5]].tolist()}"
-        )
-    return values.reindex(ids).to_numpy(dtype=float)
 
 
 class _MTLSurvivalModel(SurvivalModel):
@@ -341,7 +244,7 @@ class _MTLSurvivalModel(SurvivalModel):
         pcs = (self.pca_.transform(frame) - self.scna_mean_) / self.scna_sd_
         return torch.from_numpy(pcs.astype(np.float32))
 
-    def _encode(self, X: pd.DataFrame, what: str, *, masks: bool = False) -> _Scans:
+    def _encode(self, X: pd.DataFrame, what: str, *, masks: bool = False) -> Scans:
         """Volumes (SCNA inputs, and with ``masks`` the segmentation targets) of ``X``."""
         if not X.index.is_unique:
             dup = X.index[X.index.duplicated()].unique()
@@ -357,7 +260,7 @@ class _MTLSurvivalModel(SurvivalModel):
         for i, (u, path) in enumerate(zip(ids, X["mri"], strict=True)):
             v = read_crop(path, self.channels, u)
             stored = v.shape[1:]
-            v = _resize(v, self.input_dhw, "trilinear")
+            v = resize_volume(v, self.input_dhw, "trilinear")
             shape = tuple(int(s) for s in v.shape)
             if expected is None:
                 expected = shape
@@ -380,13 +283,13 @@ class _MTLSurvivalModel(SurvivalModel):
                 mask, source = read_masks(path, stored, u)
                 if mask is None:
                     continue
-                mask = _resize(mask[None], self.input_dhw, "nearest")[0]
+                mask = resize_volume(mask[None], self.input_dhw, "nearest")[0]
                 if source == "weak_mask" or (self.seg_mode_ != "whole" and is_binary_mask(mask)):
-                    seg[i], kind[i] = mask, _BINARY
+                    seg[i], kind[i] = mask, BINARY
                     n_binary_gt += source == "mask"
                 else:
                     try:
-                        seg[i], kind[i] = seg_targets(mask, self.seg_mode_), _GT
+                        seg[i], kind[i] = seg_targets(mask, self.seg_mode_), GT
                     except ValueError as err:
                         raise ValueError(f"patient {u}: {path}: {err}") from err
         if masks:
@@ -398,7 +301,7 @@ class _MTLSurvivalModel(SurvivalModel):
                 n_binary_gt,
                 self.seg_mode_,
             )
-        return _Scans(
+        return Scans(
             ids=ids,
             images=torch.empty(0) if images is None else torch.from_numpy(images),
             scna=scna,
@@ -511,7 +414,7 @@ class _MTLSurvivalModel(SurvivalModel):
             )
         if not event.any():
             raise ValueError(f"cannot fit a Cox model on {len(X)} patient(s) without an event")
-        label = _label_values(labels, X.index.astype(str).to_numpy())
+        label = label_values(labels, X.index.astype(str).to_numpy())
         n_pos, n_neg = int((label == 1).sum()), int((label == 0).sum())
         if n_pos == 0 or n_neg == 0:
             raise ValueError(
@@ -547,11 +450,11 @@ class _MTLSurvivalModel(SurvivalModel):
             return None
         return seg_mode_for(self.channels) if self.seg_mode == "auto" else self.seg_mode
 
-    def _select(self, scans: _Scans, label: np.ndarray) -> np.ndarray:
+    def _select(self, scans: Scans, label: np.ndarray) -> np.ndarray:
         """Rows of the training scans: labeled ones, and (multi-task) those with a mask."""
         has_label = np.isfinite(label)
         kind = scans.kind if scans.kind is not None else np.zeros(len(scans), np.int8)
-        keep = has_label | (kind != _NONE) if self.segmentation else has_label
+        keep = has_label | (kind != NONE) if self.segmentation else has_label
         left = scans.ids[~keep]
         if len(left):
             why = "no label and no mask" if self.segmentation else "no label (CNN baseline)"
@@ -563,8 +466,8 @@ class _MTLSurvivalModel(SurvivalModel):
         self.n_train_ = len(rows)
         self.n_labeled_ = int(has_label[rows].sum())
         kk = kind[rows]
-        self.n_gt_ = int((kk == _GT).sum())
-        self.n_weak_ = int((kk == _BINARY).sum())
+        self.n_gt_ = int((kk == GT).sum())
+        self.n_weak_ = int((kk == BINARY).sum())
         log.info(
             "training scans: %d (%d labeled, %d ground-truth mask, %d weak/binary mask)",
             self.n_train_,
@@ -574,16 +477,16 @@ class _MTLSurvivalModel(SurvivalModel):
         )
         return rows
 
-    def _class_weights(self, train: _Scans, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _class_weights(self, train: Scans, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Inverse-frequency class weights of the ground-truth and the binarised mask terms
         over the training ``rows``."""
         k = n_seg_classes(self.seg_mode_) if self.segmentation else 2
         seg_counts, weak_counts = np.zeros(k), np.zeros(2)
         if train.seg is not None and train.kind is not None:
             seg = train.seg.numpy()
-            for i in rows[train.kind[rows] == _GT]:
+            for i in rows[train.kind[rows] == GT]:
                 seg_counts += np.bincount(seg[i].ravel(), minlength=k)[:k]
-            for i in rows[train.kind[rows] == _BINARY]:
+            for i in rows[train.kind[rows] == BINARY]:
                 weak_counts += np.bincount(seg[i].ravel(), minlength=2)[:2]
         self.seg_class_weights_ = class_weights(seg_counts).tolist()
         self.weak_class_weights_ = class_weights(weak_counts).tolist()
@@ -594,17 +497,17 @@ class _MTLSurvivalModel(SurvivalModel):
 
     def _validation(
         self, validation: Validation | None, labels: pd.Series
-    ) -> tuple[_Scans, np.ndarray, np.ndarray, np.ndarray] | None:
+    ) -> tuple[Scans, np.ndarray, np.ndarray, np.ndarray] | None:
         """Encoded validation patients with time, event and label, or None."""
         if validation is None or not len(validation[0]):
             return None
         vX, vtime, vevent = validation
         vtime, vevent = _check_outcomes(vX, vtime, vevent, "validation")
         scans = self._encode(vX, "validation")
-        return scans, vtime, vevent, _label_values(labels, scans.ids)
+        return scans, vtime, vevent, label_values(labels, scans.ids)
 
     def _batch_targets(
-        self, train: _Scans, y: np.ndarray, idx: np.ndarray, device: torch.device, augment: Any
+        self, train: Scans, y: np.ndarray, idx: np.ndarray, device: torch.device, augment: Any
     ) -> tuple[torch.Tensor, ...]:
         """Images, masks and flags of one batch (augmented), on ``device``."""
         t = torch.from_numpy(idx)
@@ -617,14 +520,14 @@ class _MTLSurvivalModel(SurvivalModel):
                 if seg is not None:
                     sample["seg"] = seg[j][None]
                 out = augment(sample)
-                images.append(_as_tensor(out["image"]))
+                images.append(as_tensor(out["image"]))
                 if seg is not None:
-                    segs.append(_as_tensor(out["seg"])[0])
+                    segs.append(as_tensor(out["seg"])[0])
             image = torch.stack(images)
             seg = None if seg is None else torch.stack(segs)
         kind = np.zeros(len(idx), np.int8) if train.kind is None else train.kind[idx]
         lab = torch.from_numpy(np.nan_to_num(y[idx], nan=0.0).astype(np.float32))
-        flags = [torch.from_numpy(m) for m in (np.isfinite(y[idx]), kind == _GT, kind == _BINARY)]
+        flags = [torch.from_numpy(m) for m in (np.isfinite(y[idx]), kind == GT, kind == BINARY)]
         target = None if seg is None else seg.to(device).long()
         return (
             image.contiguous().to(device),
@@ -636,10 +539,10 @@ class _MTLSurvivalModel(SurvivalModel):
     def _train(
         self,
         net: MTLNet,
-        train: _Scans,
+        train: Scans,
         rows: np.ndarray,
         y: np.ndarray,
-        val: tuple[_Scans, np.ndarray, np.ndarray, np.ndarray] | None,
+        val: tuple[Scans, np.ndarray, np.ndarray, np.ndarray] | None,
         device: torch.device,
         pos_weight: float,
         seg_w: torch.Tensor,
@@ -648,7 +551,7 @@ class _MTLSurvivalModel(SurvivalModel):
         """The epoch loop over the scans ``rows`` of ``train`` (labels ``y`` aligned with
         ``train``); sets ``history_`` and ``best_epoch_`` and keeps the best weights."""
         rng = np.random.default_rng(self.seed)
-        augment = _augmenter(self.seed) if self.augment else None
+        augment = augmenter(self.seed) if self.augment else None
         n = len(rows)
         n_batches = math.ceil(n / min(self.batch_size, n))
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -758,10 +661,10 @@ class _MTLSurvivalModel(SurvivalModel):
 
     def _fit_cox(
         self,
-        train: _Scans,
+        train: Scans,
         time: np.ndarray,
         event: np.ndarray,
-        val: tuple[_Scans, np.ndarray, np.ndarray, np.ndarray] | None,
+        val: tuple[Scans, np.ndarray, np.ndarray, np.ndarray] | None,
         device: torch.device,
     ) -> None:
         """A Cox model per ``cox_penalizer`` candidate; the best validation C is kept."""
@@ -811,7 +714,7 @@ class _MTLSurvivalModel(SurvivalModel):
     def _forward_scans(
         self,
         net: MTLNet,
-        scans: _Scans,
+        scans: Scans,
         device: torch.device,
         *,
         rows: np.ndarray | None = None,

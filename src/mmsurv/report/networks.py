@@ -65,6 +65,8 @@ def plot_training_curves(train_logs: Sequence[str | os.PathLike[str]], path: str
     under ``endpoints/{endpoint}/model``. The chosen (restored) epoch is marked. Networks
     trained with gradient blending (history columns ``w_mm``, ``w_image``, ``w_clinical``)
     get a second row with the heads' loss weights over epochs (the seed-3 paper's Fig. 1).
+    Subtype classifiers (history ``train_cls``) show the label's weighted BCE on training and
+    validation patients, and their segmentation loss dotted.
     """
     runs: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for file in train_logs:
@@ -85,15 +87,28 @@ def plot_training_curves(train_logs: Sequence[str | os.PathLike[str]], path: str
         for ax, endpoint in zip(axes[1], endpoints, strict=False):
             _plot_blending_weights(ax, endpoint, runs[endpoint])
     for ax, endpoint in zip(axes[0], endpoints, strict=False):
+        classifier = False
         for k, (fold, desc) in enumerate(sorted(runs[endpoint], key=lambda r: r[0])):
             hist = pd.DataFrame(desc.get("history", []))
             if hist.empty:
                 continue
             colour = f"C{k % 10}"
             # a blended network optimises a weighted sum; its multimodal head's own training
-            # loss is what compares with the validation loss (also of that head)
-            train = "train_loss_mm" if "train_loss_mm" in hist else "train_loss"
+            # loss is what compares with the validation loss (also of that head); a subtype
+            # classifier's validation loss is its label's weighted BCE, as is train_cls
+            train = next((c for c in ("train_loss_mm", "train_cls") if c in hist), "train_loss")
+            classifier = train == "train_cls"
             ax.plot(hist["epoch"], hist[train], color=colour, label=f"fold {fold} train")
+            if classifier:
+                seg = hist[["train_seg_gt", "train_seg_weak"]].sum(axis=1, min_count=1)
+                if seg.fillna(0).any():
+                    ax.plot(
+                        hist["epoch"],
+                        seg,
+                        color=colour,
+                        linestyle=":",
+                        label=f"fold {fold} train segmentation",
+                    )
             if "val_loss" in hist and hist["val_loss"].notna().any():
                 ax.plot(
                     hist["epoch"],
@@ -105,7 +120,11 @@ def plot_training_curves(train_logs: Sequence[str | os.PathLike[str]], path: str
             best = desc.get("best_epoch")
             if best is not None:
                 ax.axvline(best, color=colour, linewidth=0.8, alpha=0.5)
-        ax.set_title(f"{endpoint}: Cox partial-likelihood loss")
+        ax.set_title(
+            f"{endpoint}: label BCE (segmentation dotted)"
+            if classifier
+            else f"{endpoint}: Cox partial-likelihood loss"
+        )
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss (lower is better)")
         ax.legend(fontsize=7)
