@@ -180,9 +180,9 @@ def label_oracle(
     """AUC of the synthetic cohort's planted MRI signal (``risk_mri``) for each label.
 
     The demo renders each tumour from a latent MRI severity that depends on the subtype; the
-    AUC of that severity for a label, on the test patients with the label, is what an MR
-    model would reach if it recovered the rendered phenotype exactly (a guide, not a strict
-    ceiling: the label also shapes the phenotype through noise the rendering keeps).
+    AUC of that severity for a label (in whichever direction separates better), on the test
+    patients with the label, is what an MR model would reach if it recovered the rendered
+    phenotype exactly (a guide, not a strict ceiling: the severity also carries noise).
     """
     if "risk_mri" not in truth:
         return {}
@@ -194,5 +194,6 @@ def label_oracle(
     out = {}
     for key in wanted:
         y = pd.to_numeric(table[labels[key]], errors="coerce").to_numpy(float)
-        out[key] = _fmt(binary_auc(y, table["risk_mri"].to_numpy(float)))
+        auc = binary_auc(y, table["risk_mri"].to_numpy(float))
+        out[key] = _fmt(max(auc, 1.0 - auc))  # the severity may rise or fall with the label
     return out
