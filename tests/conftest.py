@@ -120,3 +120,35 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def _mri_study(folder: Path, seed: int) -> dict[str, str]:
+    """Write a 32^3 head (ellipsoid, 2 mm voxels) with a spherical tumour: the 4 sequences
+    (``t1``, ``t1ce``, ``t2``, ``flair``, a bias along x) and a BraTS mask; channel -> path."""
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(seed)
+    z, y, x = np.mgrid[:32, :32, :32].astype(float)
+    head = ((x - 16) / 13) ** 2 + ((y - 16) / 12) ** 2 + ((z - 16) / 12) ** 2 <= 1
+    r = np.sqrt((x - 18) ** 2 + (y - 15) ** 2 + (z - 16) ** 2)
+    labels = np.where(r < 2.5, 1, np.where(r < 4, 4, np.where(r < 6, 2, 0))).astype(np.uint8)
+    files = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, name in enumerate(("t1", "t1ce", "t2", "flair")):
+        img = np.where(head, 400.0 + 50 * k, 0.0) + np.where(labels > 0, 150.0 * (k + 1), 0.0)
+        img = img * np.exp(0.2 * (x - 16) / 16) + rng.normal(0, 5, img.shape)
+        files[name] = str(folder / f"{name}.nii.gz")
+        vol = sitk.GetImageFromArray(np.clip(img, 0, None).astype(np.float32))
+        vol.SetSpacing((2.0, 2.0, 2.0))
+        sitk.WriteImage(vol, files[name])
+    mask = sitk.GetImageFromArray(labels)
+    mask.SetSpacing((2.0, 2.0, 2.0))
+    files["mask"] = str(folder / "mask.nii.gz")
+    sitk.WriteImage(mask, files["mask"])
+    return files
+
+
+@pytest.fixture(scope="session")
+def mri_study():
+    """:func:`_mri_study`: writes one synthetic MRI study (folder, seed) -> channel paths."""
+    return _mri_study

@@ -116,3 +116,37 @@ def test_cli_mri_preprocess_names_the_patient_and_file_or_skips(raw_config, tmp_
     assert (out / "qc" / f"{pid}.png").is_file()
     code = main(["radiomics", "--config", cfg, "--patient", pid, "--out-dir", str(out)])
     assert code == 0 and (out / "radiomics" / f"{pid}.tsv").is_file()
+
+
+def test_cli_segmenter_gives_a_maskless_patient_its_weak_mask(raw_config, tmp_path, mri_study):
+    """mri-preprocess the masked patients, train the weak-label network, then preprocess the
+    patient without a mask with it."""
+    rows = []
+    pids = ["TCGA-AA-0000", "TCGA-AA-0001", "TCGA-AA-0002", "TCGA-AA-0003"]
+    for k, pid in enumerate(pids):
+        files = mri_study(tmp_path / "studies" / pid, seed=k)
+        if pid == pids[-1]:
+            files.pop("mask")
+        rows += [{"patient_id": pid, "channel": c, "path": p} for c, p in files.items()]
+    pd.DataFrame(rows).to_csv(tmp_path / "images.tsv", sep="\t", index=False)
+    raw_config["cohort"]["images"] = str(tmp_path / "images.tsv")
+    raw_config["mri"] = {
+        "crop_size": [16, 16, 16],
+        "brain_size": [16, 16, 16],
+        "n4": {"enabled": False},
+        "weak_labels": {"epochs": 20},
+    }
+    cfg = _config_file(raw_config, tmp_path)
+    out = tmp_path / "mri"
+    for pid in pids[:-1]:
+        assert (
+            main(["mri-preprocess", "--config", cfg, "--patient", pid, "--out-dir", str(out)]) == 0
+        )
+    assert main(["segmenter", "--config", cfg, "--out-dir", str(out)]) == 0
+    assert (out / "weak" / "segmenter.pt").is_file()
+    meta = json.loads((out / "weak" / "segmenter.json").read_text())
+    assert sorted(meta["train_patients"] + meta["val_patients"]) == pids[:-1]
+    args = ["mri-preprocess", "--config", cfg, "--patient", pids[-1], "--out-dir", str(out)]
+    assert main([*args, "--segmenter", str(out / "weak" / "segmenter.pt")]) == 0
+    record = json.loads((out / "preprocessed" / pids[-1] / "preprocess.json").read_text())
+    assert record["mask_source"] == "weak_network"

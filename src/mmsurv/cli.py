@@ -11,6 +11,9 @@ mmsurv rna --config config/config.yaml --out results/omics/rna.parquet
 mmsurv scna --config config/config.yaml --out results/omics/scna.parquet \\
     --umap results/omics/scna_umap.png --umap-tsv results/omics/scna_umap.tsv
 mmsurv mri-preprocess --config config/config.yaml --patient PATIENT_ID --out-dir results/mri
+mmsurv segmenter --config config/config.yaml --out-dir results/mri
+mmsurv mri-preprocess --config config/config.yaml --patient MASKLESS_ID --out-dir results/mri \
+    --segmenter results/mri/weak/segmenter.pt
 mmsurv radiomics --config config/config.yaml --patient PATIENT_ID --out-dir results/mri
 mmsurv train --config config/config.yaml --experiment clinical_small_coxph --fold 0 \\
     --cohort results/cohort/cohort.tsv --splits os=results/splits/os.tsv \\
@@ -110,6 +113,25 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="writes OUT_DIR/preprocessed/PATIENT/ and the montage OUT_DIR/qc/PATIENT.png",
     )
+    m.add_argument(
+        "--segmenter",
+        type=Path,
+        help="weak-label network (mmsurv segmenter) for a patient without a mask",
+    )
+
+    sg = with_config(
+        sub.add_parser(
+            "segmenter", help="train the weak-label network on the preprocessed masked scans"
+        )
+    )
+    sg.add_argument(
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="reads OUT_DIR/preprocessed/*/preprocess.json, writes OUT_DIR/weak/segmenter.pt "
+        "and segmenter.json",
+    )
+    sg.add_argument("--threads", type=int, default=1)
 
     rad = with_config(
         sub.add_parser("radiomics", help="PyRadiomics features of one preprocessed patient")
@@ -183,6 +205,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             stages.run_scna_umap(config, args.out, args.umap, args.umap_tsv)
     elif args.command in ("mri-preprocess", "radiomics"):
         _mri_command(config, args)
+    elif args.command == "segmenter":
+        records = sorted((args.out_dir / "preprocessed").glob("*/preprocess.json"))
+        weak = args.out_dir / "weak"
+        weak.mkdir(parents=True, exist_ok=True)
+        stages.run_mri_segmenter(
+            config, records, weak / "segmenter.pt", weak / "segmenter.json", args.threads
+        )
     elif args.command == "train":
         stages.run_train(
             config,
@@ -207,6 +236,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             out / "report" / "figures" / f"{args.experiment}.km.png",
             out / "report" / "figures" / f"{args.experiment}.calibration.png",
             out / "report" / "figures" / f"{args.experiment}.roc.png",
+            out / "metrics" / f"{args.experiment}.subgroups.tsv",
         )
     return 0
 
@@ -247,7 +277,7 @@ def _mri_command(config: dict, args: argparse.Namespace) -> None:
         wanted = rows[rows["channel"].isin([*config["mri"]["sequences"], "mask"])]
         files = dict(zip(wanted["channel"], wanted["path"], strict=True))
         montage = args.out_dir / "qc" / f"{args.patient}.png"
-        stages.run_mri_preprocess(config, args.patient, files, folder, montage)
+        stages.run_mri_preprocess(config, args.patient, files, folder, montage, args.segmenter)
     else:
         out = args.out_dir / "radiomics" / f"{args.patient}.tsv"
         stages.run_radiomics_patient(config, args.patient, folder / "preprocess.json", out)

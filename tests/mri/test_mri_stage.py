@@ -44,36 +44,13 @@ def _mri_config(on_error: str = "fail", weak: bool = False, folder: str | None =
     }
 
 
-def _study(folder: Path, seed: int) -> dict[str, str]:
-    """A 32^3 head (ellipsoid) with a spherical tumour, 4 sequences and a BraTS mask."""
-    rng = np.random.default_rng(seed)
-    z, y, x = np.mgrid[:32, :32, :32].astype(float)
-    head = ((x - 16) / 13) ** 2 + ((y - 16) / 12) ** 2 + ((z - 16) / 12) ** 2 <= 1
-    r = np.sqrt((x - 18) ** 2 + (y - 15) ** 2 + (z - 16) ** 2)
-    labels = np.where(r < 2.5, 1, np.where(r < 4, 4, np.where(r < 6, 2, 0))).astype(np.uint8)
-    files = {}
-    folder.mkdir(parents=True, exist_ok=True)
-    for k, name in enumerate(SEQUENCES):
-        img = np.where(head, 400.0 + 50 * k, 0.0) + np.where(labels > 0, 150.0 * (k + 1), 0.0)
-        img = img * np.exp(0.2 * (x - 16) / 16) + rng.normal(0, 5, img.shape)
-        files[name] = str(folder / f"{name}.nii.gz")
-        vol = sitk.GetImageFromArray(np.clip(img, 0, None).astype(np.float32))
-        vol.SetSpacing((2.0, 2.0, 2.0))
-        sitk.WriteImage(vol, files[name])
-    mask = sitk.GetImageFromArray(labels)
-    mask.SetSpacing((2.0, 2.0, 2.0))
-    files["mask"] = str(folder / "mask.nii.gz")
-    sitk.WriteImage(mask, files["mask"])
-    return files
-
-
 @pytest.fixture(scope="module")
-def two_patients(tmp_path_factory) -> tuple[Path, list[Path]]:
+def two_patients(tmp_path_factory, mri_study) -> tuple[Path, list[Path]]:
     """P1 preprocessed, P2 skipped (no mask); returns the results folder and the records."""
     root = tmp_path_factory.mktemp("mri")
     records = []
     for pid, drop_mask in (("P1", False), ("P2", True)):
-        files = _study(root / "inputs" / pid, seed=len(records))
+        files = mri_study(root / "inputs" / pid, seed=len(records))
         if drop_mask:
             files.pop("mask")
         out = root / "preprocessed" / pid
@@ -98,15 +75,15 @@ def test_a_preprocessed_patient_has_every_output(two_patients):
     assert (root / "qc" / "P1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_missing_mask_fails_the_job_naming_the_patient(tmp_path):
-    files = _study(tmp_path / "in", seed=3)
+def test_missing_mask_fails_the_job_naming_the_patient(tmp_path, mri_study):
+    files = mri_study(tmp_path / "in", seed=3)
     files.pop("mask")
     with pytest.raises(VolumeError, match="patient P9.*mask"):
         preprocess_one_patient(_mri_config("fail"), "P9", files, tmp_path / "o", tmp_path / "q.png")
 
 
-def test_missing_sequence_fails_naming_patient_and_sequence(tmp_path):
-    files = _study(tmp_path / "in", seed=4)
+def test_missing_sequence_fails_naming_patient_and_sequence(tmp_path, mri_study):
+    files = mri_study(tmp_path / "in", seed=4)
     files.pop("t2")
     with pytest.raises(VolumeError, match="P8.*t2"):
         preprocess_one_patient(_mri_config("fail"), "P8", files, tmp_path / "o", tmp_path / "q.png")
@@ -137,8 +114,8 @@ def test_radiomics_rows_merge_without_skipped_patients(two_patients, tmp_path):
     assert "t2_original_shape_MeshVolume" in back.columns
 
 
-def test_weak_labels_from_a_folder(tmp_path):
-    files = _study(tmp_path / "in", seed=5)
+def test_weak_labels_from_a_folder(tmp_path, mri_study):
+    files = mri_study(tmp_path / "in", seed=5)
     folder = tmp_path / "weak"
     folder.mkdir()
     Path(files.pop("mask")).rename(folder / "P5.nii.gz")
@@ -150,13 +127,13 @@ def test_weak_labels_from_a_folder(tmp_path):
         preprocess_one_patient(config, "P6", files, tmp_path / "o6", tmp_path / "P6.png")
 
 
-def test_weak_labels_from_the_segmentation_network(tmp_path):
+def test_weak_labels_from_the_segmentation_network(tmp_path, mri_study):
     """Patients with masks train the segmenter on their whole-brain input; a patient without
     one gets its weak mask from it, and the weak mask finds the tumour."""
     config = _mri_config("fail", weak=True)
     records = []
     for k in range(4):
-        files = _study(tmp_path / "in" / f"M{k}", seed=10 + k)
+        files = mri_study(tmp_path / "in" / f"M{k}", seed=10 + k)
         out = tmp_path / "pre" / f"M{k}"
         preprocess_one_patient(config, f"M{k}", files, out, tmp_path / f"M{k}.png")
         records.append(out / "preprocess.json")
@@ -165,7 +142,7 @@ def test_weak_labels_from_the_segmentation_network(tmp_path):
     )
     assert sorted(meta["train_patients"] + meta["val_patients"]) == ["M0", "M1", "M2", "M3"]
     assert json.loads((tmp_path / "seg.json").read_text())["channels"] == SEQUENCES
-    files = _study(tmp_path / "in" / "U", seed=20)
+    files = mri_study(tmp_path / "in" / "U", seed=20)
     truth = sitk.GetArrayFromImage(sitk.ReadImage(files.pop("mask"))) > 0
     out = tmp_path / "pre" / "U"
     preprocess_one_patient(config, "U", files, out, tmp_path / "U.png", tmp_path / "seg.pt")
