@@ -182,6 +182,7 @@ def test_report(run):
     assert "Grad-CAM" in html and "MRI preprocessing" in html
     assert "seed-2 Table I layout" in html and "seed-2 Table II layout" in html
     assert "Integrated gradients of the subtype classifiers" in html
+    assert "Scans without a tumor mask got a weak mask" in html
     for fmt in ("All (cropped)", "All (whole brain)", "T1ce (cropped)"):
         assert fmt in html
 
@@ -204,6 +205,7 @@ def test_every_imaged_patient_is_preprocessed_with_a_montage(run):
         record = json.loads((folder / "preprocess.json").read_text())
         assert record["mask_source"] == ("ground_truth" if pid in masked else "weak_network")
         assert (run / f"results/mri/qc/{pid}.png").stat().st_size > 0
+    assert set(qc.loc[qc["mask_source"] == "weak_network", "patient_id"]) == set(patients) - masked
     segmenter = json.loads((run / "results/mri/weak/segmenter.json").read_text())
     assert set(segmenter["train_patients"]) | set(segmenter["val_patients"]) == masked
     radiomics = pd.read_parquet(run / "results/mri/radiomics.parquet")

@@ -52,7 +52,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Columns of ``results/mri/qc.tsv`` before the per-sequence CV columns.
-QC_COLUMNS = ["patient_id", "status", "reason", "reference", "size", "spacing_mm", "box_size"]
+QC_COLUMNS = [
+    "patient_id",
+    "status",
+    "reason",
+    "mask_source",
+    "reference",
+    "size",
+    "spacing_mm",
+    "box_size",
+]
 
 
 def settings_from_config(mri: Mapping[str, Any]):
@@ -268,6 +277,7 @@ def qc_table(records: Sequence[str | Path]) -> pd.DataFrame:
             "patient_id": rec.get("patient_id"),
             "status": rec.get("status"),
             "reason": rec.get("reason", ""),
+            "mask_source": rec.get("mask_source", ""),
             "reference": rec.get("reference", ""),
             "size": "x".join(str(v) for v in rec.get("size", [])),
             "spacing_mm": "x".join(f"{v:.3g}" for v in rec.get("spacing_mm", [])),

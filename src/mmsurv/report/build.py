@@ -238,9 +238,12 @@ def _mri_qc_summary(qc: pd.DataFrame | None, config: Mapping[str, Any]) -> dict[
             n4.append((seq, float(ok[before].median()), float(ok[after].median())))
     skipped = qc[qc["status"] == "skipped"]
     mri = config["mri"]
+    sources = ok["mask_source"] if "mask_source" in ok else pd.Series(dtype=str)
     return {
         "patients": len(qc),
         "ok": len(ok),
+        "weak_network": int((sources == "weak_network").sum()),
+        "weak_file": int((sources == "weak_file").sum()),
         "n4": n4,
         "skipped": list(zip(skipped["patient_id"], skipped["reason"].fillna(""), strict=True)),
         "settings": (
