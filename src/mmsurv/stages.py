@@ -624,7 +624,8 @@ def run_gradcam(
             continue
         with np.load(X.at[row["patient_id"], "mri"]) as crop:
             channels = {c: crop[c] for c in fitted.channels}
-            mask = crop["mask"] if "mask" in crop.files else crop["weak_mask"]
+            weak = "mask" not in crop.files
+            mask = crop["weak_mask"] if weak else crop["mask"]
         cam = maps[row["patient_id"]]
         if cam.shape != mask.shape:  # a network trained at another grid (input_size)
             cam = _resize_map(cam, mask.shape)
@@ -641,6 +642,7 @@ def run_gradcam(
                 "mask": mask,
                 "cam": cam,
                 "caption": caption,
+                "weak": weak,
             }
         )
     name = "integrated gradients" if classifier else "Grad-CAM"

@@ -38,7 +38,8 @@ def plot_gradcam(
         Per patient: ``patient_id``, ``risk`` (higher = worse), ``time`` (days), ``event``
         (0/1), ``channels`` (name -> (D, H, W) z-scored crop), ``mask`` ((D, H, W) tumor mask
         of the crop), ``cam`` ((D, H, W) map in [0, 1], the input's size) and optionally
-        ``caption`` (text under the patient id instead of the risk, e.g. a classifier's score).
+        ``caption`` (text under the patient id instead of the risk, e.g. a classifier's score)
+        and ``weak`` (True: the mask is a weak label, drawn dashed orange).
     title
         Figure title (experiment and endpoint).
     path
@@ -58,7 +59,14 @@ def plot_gradcam(
         names = list(panel["channels"])
         for ax, name in zip(row, names, strict=False):
             ax.imshow(panel["channels"][name][z], cmap="gray")
-            ax.contour(panel["mask"][z] > 0, levels=[0.5], colors="r", linewidths=0.6)
+            weak = panel.get("weak", False)  # a weak mask (segmentation network): dashed
+            ax.contour(
+                panel["mask"][z] > 0,
+                levels=[0.5],
+                colors="orange" if weak else "r",
+                linewidths=0.6,
+                linestyles="dashed" if weak else "solid",
+            )
             ax.set_title(name, fontsize=8)
         ax = row[n_ch]
         ax.imshow(panel["channels"][names[-1]][z], cmap="gray")
