@@ -139,6 +139,10 @@ def test_defaults_are_filled(raw_config):
             lambda c: c.update(mri={"weak_labels": {"channels": ["t1ce_t1"]}}),
             "weak_labels/channels: 't1ce_t1' is not a preprocessed channel",
         ),
+        (
+            lambda c: c.update(mri={"sequences": ["t1", "t2"], "subtraction": True}),
+            "the T1ce - T1 map needs t1 and t1ce",
+        ),
         (lambda c: c.update(mri={"spacing_mm": [1.0, 1.0]}), "spacing_mm"),
         (lambda c: c.update(mri={"orientation": "XYZ"}), "does not match"),
         (lambda c: c.update(mri={"on_error": "ignore"}), "'ignore' is not one of"),

@@ -200,6 +200,11 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
     if fr["train"] <= 0:
         problems.append("splits/fractions/train: must be > 0")
     mri = cfg["mri"]
+    if mri["subtraction"] and not {"t1", "t1ce"} <= set(mri["sequences"]):
+        problems.append(
+            f"mri/subtraction: the T1ce - T1 map needs t1 and t1ce in mri.sequences "
+            f"({', '.join(mri['sequences'])}); set mri.subtraction: false"
+        )
     channels = [*mri["sequences"], *(["t1ce_t1"] if mri["subtraction"] else [])]
     for name in mri["weak_labels"]["channels"] or []:
         if name not in channels:

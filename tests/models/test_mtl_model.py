@@ -419,3 +419,18 @@ def test_input_size_resizes_volumes_and_masks(cohort):
     assert score.shape == (2,) and np.all((score > 0) & (score < 1))
     with pytest.raises(ValueError, match="input_size must be 3 positive"):
         _small(MRIMTLModel, input_size=[8, 8])
+
+
+def test_scans_without_an_outcome_train_the_network_not_the_cox_model(cohort):
+    """Scans of patients in no split (no survival) join the network's training through their
+    label or mask; the Cox model is fitted on the patients with an outcome only."""
+    extra = cohort["X"].loc[TEST]  # stand-ins for scans without survival
+    labels = pd.concat([cohort["labels"], pd.Series([1.0, 0.0], index=TEST)])
+    plain = _fit(_small(MRIMTLModel, epochs=1, seed=3), cohort)
+    model = _fit(_small(MRIMTLModel, epochs=1, seed=3), cohort, labels=labels, extra_scans=extra)
+    assert model.n_extra_scans_ == 2 and model.n_train_ == plain.n_train_ + 2
+    assert model.n_labeled_ == plain.n_labeled_ + 2
+    assert model.describe()["n_extra_scans"] == 2
+    assert len(model.cox_.fitter.durations) == len(TRAIN)  # outcomes of training patients only
+    risk = model.predict_risk(cohort["X"].loc[VAL])
+    assert risk.shape == (len(VAL),) and np.isfinite(risk).all()

@@ -250,15 +250,17 @@ class _LabelSpy:
     """A classifier stand-in recording the labels the training job hands it."""
 
     seen: list[pd.Series] = []
+    scans: list[pd.DataFrame | None] = []
 
-    def __init__(self, *, numeric, categorical, seed=0, threads=1, device="cpu"):
+    def __init__(self, *, numeric, categorical, seed=0, threads=1, device="cpu", channels=()):
         from mmsurv.models.coxph import CoxPHModel
 
         self.cox = CoxPHModel(numeric=numeric, categorical=categorical)
         self.params = {}
 
-    def fit(self, X, time, event, validation=None, labels=None):
+    def fit(self, X, time, event, validation=None, labels=None, extra_scans=None):
         type(self).seen.append(labels)
+        type(self).scans.append(extra_scans)
         self.cox.fit(X, time, event)
         return self
 
@@ -279,7 +281,7 @@ def test_classifier_sees_training_and_validation_labels_only(config, tmp_path, m
     from mmsurv.models import train as train_module
 
     monkeypatch.setattr(train_module, "get_model", lambda name: _LabelSpy)
-    _LabelSpy.seen = []
+    _LabelSpy.seen, _LabelSpy.scans = [], []
     config["experiments"]["cls"] = {
         "model": "mri_mtl",
         "inputs": {"clinical": "small"},
@@ -308,3 +310,38 @@ def test_labels_must_be_binary():
         binary_labels(samples, "y")
     ok = binary_labels(samples.iloc[:3], "y")
     assert ok.tolist()[:2] == [1.0, 0.0] and np.isnan(ok["c"])
+
+
+def test_scans_of_patients_without_the_endpoint_reach_a_classifier(config, tmp_path, monkeypatch):
+    """Imaged patients in no split (no outcome) are handed to a classifier as extra scans,
+    with their labels; they get no prediction."""
+    from mmsurv.models import train as train_module
+
+    monkeypatch.setattr(train_module, "get_model", lambda name: _LabelSpy)
+    _LabelSpy.seen, _LabelSpy.scans = [], []
+    samples = load_samples(config)
+    records = []
+    for pid in samples["patient_id"]:
+        (tmp_path / pid).mkdir()
+        records.append(tmp_path / pid / "preprocess.json")
+        records[-1].write_text(json.dumps({"patient_id": pid, "status": "ok"}))
+    no_outcome = list(samples["patient_id"][:4])
+    samples.loc[samples["patient_id"].isin(no_outcome), "os_days"] = np.nan
+    splits = {"os": make_splits(samples, config, "os")}
+    assert not set(no_outcome) & set(splits["os"]["patient_id"])
+    config["experiments"]["cls"] = {
+        "model": "mri_mtl",
+        "inputs": {"mri": ["t1", "t2"], "clinical": "small"},
+        "label": "idh",
+        "params": {},
+    }
+    cohort = build_cohort(config).assign(mri=True)
+    out = tmp_path / "cls"
+    train_fold(config, "cls", 0, samples, cohort, splits, out, mri=records)
+    (labels,), (scans,) = _LabelSpy.seen, _LabelSpy.scans
+    assert sorted(scans.index) == sorted(no_outcome)
+    assert set(no_outcome) <= set(labels.index)
+    roles = splits["os"].set_index("patient_id")["split"]
+    assert not set(labels.index) & set(roles[roles == "test"].index)
+    preds = pd.read_csv(out / "predictions.tsv", sep="\t")
+    assert not set(no_outcome) & set(preds["patient_id"])

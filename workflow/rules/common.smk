@@ -67,12 +67,19 @@ MRI_PATIENTS = sorted(
     set(IMAGES.loc[IMAGES["channel"].isin(MRI_SEQUENCES), "patient_id"])
 )
 #: Imaged patients without a mask row: a weak mask (folder file or segmentation network).
-MRI_WEAK = sorted(
-    set(MRI_PATIENTS) - set(IMAGES.loc[IMAGES["channel"] == "mask", "patient_id"])
+MRI_WEAK = set(MRI_PATIENTS) - set(
+    IMAGES.loc[IMAGES["channel"] == "mask", "patient_id"]
 )
 WEAK = config["mri"]["weak_labels"]
 #: Whether the weak-label segmentation network is trained (mask-less scans, no weak folder).
 WEAK_NETWORK = bool(MRI_WEAK) and WEAK["enabled"] and not WEAK["folder"]
+if WEAK_NETWORK and len(MRI_PATIENTS) - len(MRI_WEAK) < 2:
+    raise WorkflowError(
+        f"{len(MRI_WEAK)} imaged patient(s) have no tumor mask and need weak labels, but the "
+        "segmentation network needs at least 2 patients with a mask to learn from (the images "
+        f"sheet has {len(MRI_PATIENTS) - len(MRI_WEAK)}): give mri.weak_labels.folder, add "
+        "masks, or set mri.weak_labels.enabled: false"
+    )
 #: Preprocessing settings (rerun triggers of mri_preprocess; radiomics has its own rule;
 #: on_error changes no output of a patient that could be preprocessed; weak labels reach the
 #: mask-less patients through their weak file or the segmentation network).

@@ -380,6 +380,7 @@ class _MTLSurvivalModel(SurvivalModel):
         validation: Validation | None = None,
         labels: pd.Series | None = None,
         extra: pd.DataFrame | None = None,
+        extra_scans: pd.DataFrame | None = None,
     ) -> Self:
         """Train the network on the training scans, then the Cox model on its embeddings.
 
@@ -400,6 +401,11 @@ class _MTLSurvivalModel(SurvivalModel):
         extra
             SCNA-only patients (``scna:{gene}`` columns, in no split) for the PCA of the SCNA
             model with ``pca_extra``; ignored otherwise.
+        extra_scans
+            Scans of patients in no split (rows like ``X``, e.g. patients without the
+            endpoint: the paper's scans without survival): the network also trains on them,
+            through their label (from ``labels``) and/or mask; the Cox model does not (they
+            have no outcome).
 
         Returns
         -------
@@ -414,7 +420,13 @@ class _MTLSurvivalModel(SurvivalModel):
             )
         if not event.any():
             raise ValueError(f"cannot fit a Cox model on {len(X)} patient(s) without an event")
-        label = label_values(labels, X.index.astype(str).to_numpy())
+        n_out = len(X)  # the patients with an outcome come first
+        scans = X
+        if extra_scans is not None and len(extra_scans):
+            scans = pd.concat([X, extra_scans.loc[~extra_scans.index.isin(X.index)]])
+            log.info("%d scan(s) of patients in no split train the network", len(scans) - n_out)
+        self.n_extra_scans_ = len(scans) - n_out
+        label = label_values(labels, scans.index.astype(str).to_numpy())
         n_pos, n_neg = int((label == 1).sum()), int((label == 0).sum())
         if n_pos == 0 or n_neg == 0:
             raise ValueError(
@@ -430,7 +442,7 @@ class _MTLSurvivalModel(SurvivalModel):
             if self.uses_scna:
                 self._fit_pca(X, extra, val_ids)
             self.n_binary_gt_ = 0
-            all_train = self._encode(X, "training", masks=self.segmentation)
+            all_train = self._encode(scans, "training", masks=self.segmentation)
             self.input_shape_ = tuple(int(s) for s in all_train.images.shape[1:])
             rows = self._select(all_train, label)
             seg_w, weak_w = self._class_weights(all_train, rows)
@@ -441,7 +453,7 @@ class _MTLSurvivalModel(SurvivalModel):
             net.to(device)
             self._train(net, all_train, rows, label, val, device, self.pos_weight_, seg_w, weak_w)
             self.net_ = net
-            self._fit_cox(all_train, time, event, val, device)
+            self._fit_cox(_head(all_train, n_out), time, event, val, device)
         return self
 
     def _resolved_seg_mode(self) -> str | None:
@@ -823,6 +835,7 @@ class _MTLSurvivalModel(SurvivalModel):
                 "epochs_run": len(self.history_),
                 "history": self.history_,
                 "n_train_patients": self.n_train_,
+                "n_extra_scans": getattr(self, "n_extra_scans_", 0),
                 "n_labeled": self.n_labeled_,
                 "n_gt_masks": self.n_gt_,
                 "n_weak_masks": self.n_weak_,
@@ -852,6 +865,14 @@ class _MTLSurvivalModel(SurvivalModel):
 
 #: Keywords of the shared constructor (:class:`_MTLSurvivalModel`).
 _BASE_KEYS = frozenset(inspect.signature(_MTLSurvivalModel.__init__).parameters) - {"self"}
+
+
+def _head(scans: Scans, n: int) -> Scans:
+    """The first ``n`` patients of ``scans`` (inputs only)."""
+    if n == len(scans):
+        return scans
+    scna = None if scans.scna is None else scans.scna[:n]
+    return Scans(ids=scans.ids[:n], images=scans.images[:n], scna=scna)
 
 
 def _base_args(values: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mmsurv.config import clinical_set, experiment_endpoints
-from mmsurv.evaluation.metrics import harrell_c
+from mmsurv.evaluation.metrics import binary_auc, harrell_c
 from mmsurv.io import atomic_path, write_tsv
 from mmsurv.models.base import SurvivalModel
 from mmsurv.models.registry import NEURAL_MODELS, get_model
@@ -315,13 +315,17 @@ def _fit_endpoint(
     data: pd.DataFrame,
     labels: pd.Series | None = None,
     extra: pd.DataFrame | None = None,
+    extra_scans: pd.DataFrame | None = None,
 ) -> tuple[SurvivalModel, list[dict[str, Any]]]:
-    """Fit every candidate on train; pick the best validation C-index (first on ties).
+    """Fit every candidate on train; pick the best validation score (first on ties).
 
-    Models whose ``fit`` takes ``validation`` get the validation units for early stopping.
-    Models whose ``fit`` takes ``labels`` (classifiers) get the label of the training and
-    validation patients only; models whose ``fit`` takes ``extra`` get ``extra``, the rows of
-    patients in no split (unsupervised use, e.g. the SCNA PCA).
+    The score is the validation C-index, or for a classifier (its ``fit`` takes ``labels``)
+    the validation AUC of its score. Models whose ``fit`` takes ``validation`` get the
+    validation units for early stopping. Classifiers get the label of the training and
+    validation patients and of ``extra_scans`` only (never a test patient's); models whose
+    ``fit`` takes ``extra`` get ``extra`` (SCNA rows of patients in no split, for the SCNA
+    PCA), those taking ``extra_scans`` the input rows of patients in no split (scans without
+    an outcome, for the networks' label and segmentation losses).
     The validation C-index is computed at patient level (mean risk over a patient's slides).
     A candidate whose validation C-index is undefined (no comparable pair), or whose fit
     diverges numerically (``ArithmeticError``, logged with the candidate), never wins; a grid
@@ -338,9 +342,14 @@ def _fit_endpoint(
         if labels is None:
             raise ValueError(f"{cls.__name__} is a classifier: the experiment needs a label")
         seen = data.loc[data["split"].isin(["train", "val"]), "patient_id"].astype(str)
-        more["labels"] = labels.reindex(seen.to_numpy())  # test labels never reach fit
+        if extra_scans is not None:
+            seen = pd.concat([seen, unit_patients(extra_scans)])
+        more["labels"] = labels.reindex(seen.unique())  # test labels never reach fit
     if "extra" in accepts:
         more["extra"] = extra
+    if "extra_scans" in accepts:
+        more["extra_scans"] = extra_scans
+    metric = "val_auc" if "labels" in more else "val_c_index"
     trials = []
     models = []
     for cand in candidates:
@@ -350,23 +359,26 @@ def _fit_endpoint(
             if len(candidates) == 1:
                 raise
             log.warning("  %s -> fit diverged (%s); candidate dropped", cand, err)
-            trials.append({"params": cand, "val_c_index": float("nan"), "error": str(err)})
+            trials.append({"params": cand, metric: float("nan"), "error": str(err)})
             models.append(None)
             continue
         score = float("nan")
-        if len(X_va):
+        if len(X_va) and "labels" in more:  # a classifier is chosen on its label
+            truth = more["labels"].reindex(unit_patients(X_va)).to_numpy(float)
+            score = binary_auc(truth, model.predict_score(X_va))
+        elif len(X_va):
             risk = patient_mean(unit_patients(X_va), model.predict_risk(X_va)).dropna()
             score = harrell_c(
                 val.loc[risk.index, "time"].to_numpy(float),
                 val.loc[risk.index, "event"].to_numpy(int),
                 risk.to_numpy(float),
             )
-        trials.append({"params": cand, "val_c_index": score})
+        trials.append({"params": cand, metric: score})
         models.append(model)
-        log.info("  %s -> validation C-index %.3f", cand, score)
+        log.info("  %s -> %s %.3f", cand, metric.replace("_", " "), score)
     if len(candidates) == 1:
         return models[0], trials
-    scores = np.array([t["val_c_index"] for t in trials], dtype=float)
+    scores = np.array([t[metric] for t in trials], dtype=float)
     if np.isnan(scores).all():
         raise ValueError(
             f"a parameter grid needs validation patients with comparable pairs to choose on "
@@ -506,13 +518,19 @@ def train_fold(
         log.info(
             "%s fold %d %s: %s", experiment, fold, endpoint, data["split"].value_counts().to_dict()
         )
+        # patients in no split of any of the experiment's endpoints (SCNA-only patients,
+        # patients without the outcomes): never a validation or test patient
+        in_split = set().union(*(set(t["patient_id"].astype(str)) for t in splits.values()))
         extra = None
-        if all_scna is not None:  # e.g. SCNA-only patients: never validation or test patients
-            in_split = set(splits[endpoint]["patient_id"].astype(str))
+        if all_scna is not None:
             extra = all_scna[~all_scna.index.isin(in_split)].dropna(how="any")
             log.info("%d SCNA sample(s) of patients in no split", len(extra))
+        extra_scans = None
+        if "mri" in spec["inputs"]:
+            extra_scans = X[~unit_patients(X).isin(in_split).to_numpy()]
+            log.info("%d scan(s) of patients in no split", len(extra_scans))
         start = _time.perf_counter()
-        model, trials = _fit_endpoint(cls, kwargs, candidates, X, data, labels, extra)
+        model, trials = _fit_endpoint(cls, kwargs, candidates, X, data, labels, extra, extra_scans)
         models[endpoint] = model
         grid = time_grid(data.loc[data["split"] == "train", "time"].to_numpy())
         Xp = X[unit_patients(X).isin(data["patient_id"]).to_numpy()]

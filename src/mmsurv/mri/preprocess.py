@@ -769,7 +769,8 @@ def preprocess_patient(
         whole-brain input).
     weak
         Only used without ``mask_path``: a weak mask file (geometry of the reference
-        sequence, any tumour label) or a predictor of the whole-brain arrays (see
+        sequence, labels among ``settings.tumor_labels``) or a predictor of the whole-brain
+        arrays (see
         :data:`WeakSource`). The tumour it marks is binarised (tumour vs background).
 
     Returns

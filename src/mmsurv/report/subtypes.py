@@ -138,20 +138,19 @@ def table2(
     baselines: dict[str, dict[str, dict[str, str]]] = {}
     oracle: dict[str, float] = {}
     endpoint = ""
-    names = sorted(test["subgroup"].astype(str).unique()) if len(test) else []
+    names: list[str] = []
     for name, spec in experiments.items():
         part = test[test["experiment"] == name]
-        if part.empty:
+        wanted = (name in mtl and mtl[name]["label"] == label) or spec["model"] == "scna_coxph"
+        if part.empty or not wanted:
             continue
         endpoint = endpoint or part["endpoint"].iloc[0]
         part = part[part["endpoint"] == endpoint]
-        if name in mtl and mtl[name]["label"] == label:
+        if name in mtl:
             target = rows.setdefault(input_format(spec, sequences), {})
             arm = ARMS[spec["model"]]
-        elif spec["model"] == "scna_coxph":
-            target, arm = baselines.setdefault(name, {}), None
         else:
-            continue
+            target, arm = baselines.setdefault(name, {}), None
         for group, sub in part.groupby("subgroup"):
             cell = _cell(*_pooled(sub, "c_index"), name)
             if arm is None:
@@ -159,8 +158,9 @@ def table2(
             else:
                 target.setdefault(str(group), {})[arm] = cell
             oracle.setdefault(str(group), float(sub["c_index_oracle"].mean()))
+            names += [str(group)] if str(group) not in names else []
     return {
-        "subgroups": names,
+        "subgroups": sorted(names),
         "arms": ["MTL (MR)", "MTL (MR+SCNA)"],
         "endpoint": endpoint,
         "rows": rows,
@@ -176,6 +176,7 @@ def label_oracle(
     labels: Mapping[str, str],
     wanted: Sequence[str],
     endpoint: str,
+    imaged: set[str] | None = None,
 ) -> dict[str, str]:
     """AUC of the synthetic cohort's planted MRI signal (``risk_mri``) for each label.
 
@@ -183,6 +184,7 @@ def label_oracle(
     AUC of that severity for a label (in whichever direction separates better), on the test
     patients with the label, is what an MR model would reach if it recovered the rendered
     phenotype exactly (a guide, not a strict ceiling: the severity also carries noise).
+    ``imaged``: the patients with MRI (the classifiers' test patients); None: every one.
     """
     if "risk_mri" not in truth:
         return {}
@@ -190,7 +192,7 @@ def label_oracle(
     test = split.loc[split["split"] == "test", "patient_id"].astype(str).unique()
     table = samples.set_index("patient_id").join(truth.set_index("patient_id")["risk_mri"])
     table.index = table.index.astype(str)
-    table = table.loc[[p for p in test if p in table.index]]
+    table = table.loc[[p for p in test if p in table.index and (imaged is None or p in imaged)]]
     out = {}
     for key in wanted:
         y = pd.to_numeric(table[labels[key]], errors="coerce").to_numpy(float)
