@@ -140,8 +140,9 @@ def test_predictions_shapes_and_ranges(name, cohort, request):
 def test_checkpoint_is_the_best_validation_auc(name, cohort, request):
     model = request.getfixturevalue(name)
     hist = pd.DataFrame(model.history_)
-    cols = ["epoch", "train_loss", "train_cls", "train_seg_gt", "train_seg_weak", "val_loss"]
-    for col in [*cols, "val_auc", "lr"]:
+    seg = ["train_seg_gt", "train_seg_weak"]
+    cols = ["epoch", "train_loss", "train_cls", "val_loss", "val_auc", "lr"]
+    for col in [*cols, *([] if name == "cnn" else seg)]:
         assert col in hist and hist[col].notna().all(), col
     assert len(hist) == model.epochs
     best = hist.sort_values(["val_auc", "val_loss"], ascending=[False, True]).iloc[0]
@@ -150,13 +151,13 @@ def test_checkpoint_is_the_best_validation_auc(name, cohort, request):
     vX = cohort["val"][0]
     auc = binary_auc(cohort["labels"][vX.index].to_numpy(), model.predict_score(vX))
     assert auc == pytest.approx(best["val_auc"])
-    np.testing.assert_allclose(
-        hist["train_loss"], hist[["train_cls", "train_seg_gt", "train_seg_weak"]].sum(axis=1)
-    )
+    # each term is logged as its mean over the samples it applies to (the label's BCE is then
+    # on the validation BCE's scale); the loss averages the sum of terms over the batch
+    assert (hist["train_cls"] > 0).all() and (hist["train_cls"] < 2).all()
     if name == "cnn":
-        assert (hist["train_seg_gt"] == 0).all() and (hist["train_seg_weak"] == 0).all()
+        assert hist[seg].isna().all().all()  # no segmentation term at all
     else:
-        assert (hist["train_seg_gt"] > 0).all() and (hist["train_seg_weak"] > 0).all()
+        assert (hist[seg] > 0).all().all()
 
 
 def test_cnn_trains_on_labeled_scans_only(cnn):

@@ -581,6 +581,9 @@ class _MTLSurvivalModel(SurvivalModel):
         for epoch in range(1, self.epochs + 1):
             net.train()
             sums = {"total": 0.0, "cls": 0.0, "seg_gt": 0.0, "seg_weak": 0.0}
+            # samples each term was computed on (a term's logged value is its mean over them,
+            # comparable with the validation BCE; the loss itself averages over the batch)
+            counts = {"cls": 0, "seg_gt": 0, "seg_weak": 0}
             n_steps = 0
             for batch in np.array_split(rng.permutation(n), n_batches):
                 idx = rows[batch]
@@ -612,10 +615,13 @@ class _MTLSurvivalModel(SurvivalModel):
                 opt.step()
                 n_steps += 1
                 sums["total"] += float(loss.detach())
+                present = {"cls": has_label, "seg_gt": has_gt, "seg_weak": has_weak}
                 for k, v in parts.items():
-                    sums[k] += v
+                    sums[k] += v * len(idx)  # batch mean -> sum over the batch
+                    counts[k] += int(present[k].sum())
 
-            mean = {k: v / n_steps if n_steps else float("nan") for k, v in sums.items()}
+            mean = {"total": sums["total"] / n_steps if n_steps else float("nan")}
+            mean |= {k: sums[k] / counts[k] if counts[k] else float("nan") for k in counts}
             row: dict[str, Any] = {
                 "epoch": epoch,
                 "train_loss": mean["total"],
