@@ -915,8 +915,11 @@ class MRICNNModel(_MTLSurvivalModel):
         Channels per U-Net level (len - 1 downsamplings by 2).
     dropout : float, default 0.0
         Dropout on the embedding before the classifier.
-    norm : {"instance", "batch"}, default "instance"
-        Normalisation in the convolution blocks.
+    norm : {"batch", "instance"}, default "batch"
+        Normalisation in the convolution blocks. Batch norm keeps the differences between
+        patients in the pooled encoder output; with instance norm every channel of every
+        scan is re-centred, and on the demo the classifier on the pooled output did not learn
+        (training AUC 0.52 after 10 epochs, against 0.71 with batch norm).
     augment : bool, default True
         Random flips of the two in-plane axes (image and mask alike).
     weights : str | None, default None
@@ -944,7 +947,7 @@ class MRICNNModel(_MTLSurvivalModel):
         weight_decay: float = 1e-5,
         widths: Sequence[int] = DEFAULT_WIDTHS,
         dropout: float = 0.0,
-        norm: str = "instance",
+        norm: str = "batch",
         augment: bool = True,
         weights: str | None = None,
         cox_penalizer: float | Sequence[float] = (0.1, 1.0, 10.0),
@@ -979,7 +982,7 @@ class MRIMTLModel(_MTLSurvivalModel):
         weight_decay: float = 1e-5,
         widths: Sequence[int] = DEFAULT_WIDTHS,
         dropout: float = 0.0,
-        norm: str = "instance",
+        norm: str = "batch",
         seg_mode: str = "auto",
         augment: bool = True,
         weights: str | None = None,
@@ -1028,7 +1031,7 @@ class MRISCNAMTLModel(_MTLSurvivalModel):
         weight_decay: float = 1e-5,
         widths: Sequence[int] = DEFAULT_WIDTHS,
         dropout: float = 0.0,
-        norm: str = "instance",
+        norm: str = "batch",
         seg_mode: str = "auto",
         augment: bool = True,
         weights: str | None = None,

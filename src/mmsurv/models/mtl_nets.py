@@ -101,7 +101,7 @@ class UNetEncoder(nn.Module):
         ``instance`` or ``batch``.
     """
 
-    def __init__(self, in_channels: int, widths: Sequence[int], norm: str = "instance") -> None:
+    def __init__(self, in_channels: int, widths: Sequence[int], norm: str = "batch") -> None:
         super().__init__()
         widths = _check_widths(widths)
         blocks = []
@@ -144,7 +144,7 @@ class UNetDecoder(nn.Module):
         ``instance`` or ``batch``.
     """
 
-    def __init__(self, widths: Sequence[int], n_classes: int, norm: str = "instance") -> None:
+    def __init__(self, widths: Sequence[int], n_classes: int, norm: str = "batch") -> None:
         super().__init__()
         widths = _check_widths(widths)
         self.ups = nn.ModuleList(
@@ -191,7 +191,7 @@ class MTLNet(nn.Module):
     segmentation
         False: the single-task CNN baseline (no decoder, no SCNA input).
     norm
-        ``instance`` (default) or ``batch`` normalisation in the convolution blocks.
+        ``batch`` (default) or ``instance`` normalisation in the convolution blocks.
 
     Attributes
     ----------
@@ -212,7 +212,7 @@ class MTLNet(nn.Module):
         scna_hidden: int = 16,
         dropout: float = 0.0,
         segmentation: bool = True,
-        norm: str = "instance",
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         widths = _check_widths(widths)
