@@ -16,9 +16,11 @@ include: "workflow/rules/cohort.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/wsi.smk"
 include: "workflow/rules/mri.smk"
+include: "workflow/rules/dti.smk"
 include: "workflow/rules/omics.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/signature.smk"
 include: "workflow/rules/report.smk"
 
 

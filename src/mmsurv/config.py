@@ -212,6 +212,7 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                 f"mri/weak_labels/channels: {name!r} is not a preprocessed channel "
                 f"({', '.join(channels)})"
             )
+    problems += _signature_problems(cfg)
     label = cfg["splits"]["stratify_label"]
     if label is not None and label not in cfg["labels"]:
         problems.append(f"splits/stratify_label: {label!r} is not a key of labels")
@@ -253,6 +254,11 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                     f"{where}/inputs/scna: {selection!r}; the SCNA input is 'genes' (the "
                     "gene-level matrix; its PCA is fitted inside the model)"
                 )
+            elif modality == "dti" and selection != "slices":
+                problems.append(
+                    f"{where}/inputs/dti: {selection!r}; the DTI input is 'slices' (the "
+                    "16-slice stack of results/dti/slices)"
+                )
         if spec["model"] in DENSENET_MODELS and "mri" in spec["inputs"]:
             size = cfg["mri"]["brain_size" if spec["region"] == "brain" else "crop_size"]
             if min(size) < MIN_NETWORK_CROP:
@@ -270,6 +276,33 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
         for ep in spec.get("endpoints") or []:
             if ep not in cfg["endpoints"]:
                 problems.append(f"{where}/endpoints: unknown endpoint {ep!r}")
+    return problems
+
+
+def _signature_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Problems of the ``signature`` section (seed 4)."""
+    sig = cfg["signature"]
+    problems = [
+        f"signature/experiments: {e!r} is not an experiment"
+        for e in sig["experiments"]
+        if e not in cfg["experiments"]
+    ]
+    if sig["experiments"] and sig["endpoint"] not in cfg["endpoints"]:
+        problems.append(f"signature/endpoint: {sig['endpoint']!r} is not an endpoint")
+    for e in sig["experiments"]:
+        endpoints = cfg["experiments"].get(e, {}).get("endpoints")
+        if endpoints and sig["endpoint"] not in endpoints:
+            problems.append(
+                f"signature/experiments: {e!r} is not fitted on endpoint {sig['endpoint']!r}"
+            )
+    if sig["factors"] != "all" and sig["factors"] not in cfg["clinical"]["sets"]:
+        problems.append(f"signature/factors: no clinical set {sig['factors']!r}")
+    lo, hi = sig["cutoff_quantiles"]
+    if not lo < hi:
+        problems.append(f"signature/cutoff_quantiles: need low < high, got {[lo, hi]}")
+    rg = cfg["radiogenomics"]
+    if rg["min_set_size"] > rg["max_set_size"]:
+        problems.append("radiogenomics: min_set_size is larger than max_set_size")
     return problems
 
 

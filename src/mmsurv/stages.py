@@ -73,13 +73,14 @@ def run_train(
     mri: Sequence[str | Path] = (),
     radiomics: str | Path | None = None,
     scna: str | Path | None = None,
+    dti: Sequence[str | Path] = (),
 ) -> None:
     """Train one (experiment, fold); see :func:`mmsurv.models.train.train_fold`.
 
     ``features`` are the slides' feature files (``{slide_id}.h5``), ``rna`` the cleaned RNA
     matrix of the omics stage, ``mri`` the patients' MRI preprocessing records
-    (``preprocess.json``), ``radiomics`` the radiomics table, ``scna`` the SCNA matrix, for
-    experiments with those inputs.
+    (``preprocess.json``), ``radiomics`` the radiomics table, ``scna`` the SCNA matrix, ``dti``
+    the patients' DTI slice records (``{patient}.json``), for experiments with those inputs.
     """
     from mmsurv.cohort import load_samples
     from mmsurv.models.train import train_fold
@@ -100,6 +101,7 @@ def run_train(
         mri=list(mri) or None,
         radiomics=radiomics,
         scna=scna,
+        dti=list(dti) or None,
     )
 
 
@@ -647,6 +649,73 @@ def run_gradcam(
         )
     name = "integrated gradients" if classifier else "Grad-CAM"
     plot_gradcam(panels, f"{experiment} ({endpoint}), test patients: {name}", out, name)
+
+
+def run_signature(
+    config: Mapping[str, Any],
+    experiment: str,
+    predictions: str | Path,
+    variables: Mapping[str, str],
+    outputs: Mapping[str, str | Path],
+) -> dict[str, Any]:
+    """The seed-4 signature analysis of one experiment into ``results/signature/{experiment}/``
+    (see :func:`mmsurv.evaluation.signature_stage.analyse_signature`)."""
+    from mmsurv.cohort import load_samples
+    from mmsurv.evaluation.signature_stage import analyse_signature
+
+    return analyse_signature(
+        config,
+        experiment,
+        predictions,
+        load_samples(config),
+        variables,
+        outputs,
+        truth=config["cohort"].get("truth"),
+    )
+
+
+def run_dti_cam(
+    config: Mapping[str, Any],
+    experiment: str,
+    model: str | Path,
+    predictions: str | Path,
+    records: Sequence[str | Path],
+    out: str | Path,
+    n_patients: int = 4,
+) -> None:
+    """Grad-CAM of a DTI network (first fold, first endpoint) for the ``n_patients`` test
+    patients with the highest and lowest signature (half each), over their input slices."""
+    import joblib
+    import numpy as np
+
+    from mmsurv.models.dti_model import DTI_MAPS
+    from mmsurv.models.train import usable_slices
+    from mmsurv.report.dti_cam import plot_dti_cam
+
+    models = joblib.load(model)
+    endpoint = next(iter(models))
+    fitted = models[endpoint]
+    preds = read_tsv(predictions)
+    test = preds[(preds["endpoint"] == endpoint) & (preds["split"] == "test")]
+    test = test.sort_values("risk", ascending=False)
+    half = max(1, n_patients // 2)
+    chosen = pd.concat([test.head(half), test.tail(half)]).drop_duplicates("patient_id")
+    stacks = usable_slices(records)
+    chosen = chosen[chosen["patient_id"].isin(stacks)]
+    X = pd.DataFrame({"dti": [stacks[p] for p in chosen["patient_id"]]}, index=chosen["patient_id"])
+    maps = fitted.grad_cam(X) if len(X) else {}
+    panels = [
+        {
+            "patient_id": row["patient_id"],
+            "risk": float(row["risk"]),
+            "time": float(row["time"]),
+            "event": int(row["event"]),
+            "slices": np.load(stacks[row["patient_id"]]),
+            "cam": maps[row["patient_id"]],
+        }
+        for _, row in chosen.iterrows()
+    ]
+    plot_dti_cam(panels, DTI_MAPS, f"{experiment} ({endpoint}), test patients: Grad-CAM", out)
 
 
 def _resize_map(cam: Any, shape: tuple[int, ...]) -> Any:

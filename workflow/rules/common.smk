@@ -15,6 +15,7 @@ from mmsurv.config import (
 from mmsurv.models.registry import (
     ATTENTION_MODELS,
     CLASSIFIER_MODELS,
+    DTI_CAM_MODELS,
     GRADCAM_MODELS,
     NEURAL_MODELS,
 )
@@ -95,6 +96,30 @@ GRADCAM = [
 CLASSIFIERS = [
     e for e in EXPERIMENTS if config["experiments"][e]["model"] in CLASSIFIER_MODELS
 ]
+#: DTI: patients of the images sheet with the four maps or raw diffusion data (one job each);
+#: those without a mask row take the MRI stage's weak mask (mask.nii.gz of its preprocessing).
+_DTI_ROWS = IMAGES.groupby("patient_id")["channel"].agg(set) if len(IMAGES) else pd.Series()
+DTI_PATIENTS = sorted(
+    p
+    for p, chans in _DTI_ROWS.items()
+    if {"fa", "md", "ad", "rd"} <= chans or {"dwi", "bval", "bvec"} <= chans
+)
+#: The MRI settings the DTI stage reads (its tumor labels and mask-grid tolerance).
+DTI_MRI_SETTINGS = {k: config["mri"][k] for k in ("tumor_labels", "mask_tolerance_mm")}
+#: DTI networks: class-activation maps over their 16 input slices in the report.
+DTI_CAM = [
+    e for e in EXPERIMENTS if config["experiments"][e]["model"] in DTI_CAM_MODELS
+]
+#: Active experiments analysed as a signature (seed 4), and those with radiogenomics (the
+#: cohort has RNA and gene sets).
+SIGNATURES = [e for e in config["signature"]["experiments"] if e in EXPERIMENTS]
+RADIOGENOMICS = (
+    SIGNATURES if config["cohort"].get("rna") and config["cohort"]["gene_sets"] else []
+)
+if SIGNATURES and not RADIOGENOMICS:
+    logging.getLogger("mmsurv").warning(
+        "radiogenomics left out: it needs cohort.rna and cohort.gene_sets (GMT files)"
+    )
 #: Whether an active experiment reads the SCNA matrix (then the report shows its UMAP).
 SCNA_USED = any("scna" in config["experiments"][e]["inputs"] for e in EXPERIMENTS)
 #: 1 when the GPU rules must request a GPU from the scheduler (device: cuda), else 0.
@@ -152,6 +177,8 @@ def train_inputs(wildcards):
         inputs["radiomics"] = f"{RESULTS}/mri/radiomics.parquet"
     if "scna" in wanted:
         inputs["scna"] = f"{RESULTS}/omics/scna.parquet"
+    if "dti" in wanted:
+        inputs["dti"] = dti_records()
     return inputs
 
 
@@ -175,6 +202,17 @@ def experiment_variables(wildcards):
     )
 
 
+def signature_variables(wildcards):
+    """The clinical factors (name -> kind) of the signature's nomograms (rerun triggers)."""
+    numeric = config["clinical"]["numeric"]
+    return canonical(
+        {
+            v: "numeric" if v in numeric else "categorical"
+            for v in clinical_set(config, config["signature"]["factors"])
+        }
+    )
+
+
 def fold_dirs(wildcards):
     """Every fold's training output of an experiment."""
     return expand(
@@ -187,10 +225,12 @@ def all_targets():
     """Targets of the default run: every active experiment's metrics and the report."""
     wsi_qc = [f"{RESULTS}/wsi/qc.tsv"] if len(SLIDES) else []
     mri_qc = [f"{RESULTS}/mri/qc.tsv"] if MRI_PATIENTS else []
+    dti_qc = [f"{RESULTS}/dti/qc.tsv"] if DTI_PATIENTS else []
     return [
         f"{RESULTS}/cohort/cohort.tsv",
         *wsi_qc,
         *mri_qc,
+        *dti_qc,
         *expand(f"{RESULTS}/metrics/{{experiment}}.tsv", experiment=EXPERIMENTS),
         f"{RESULTS}/report/metrics.tsv",
         f"{RESULTS}/report/index.html",
@@ -341,3 +381,33 @@ def gradcam_inputs(wildcards):
     if "scna" in config["experiments"][wildcards.experiment]["inputs"]:
         inputs["scna"] = f"{RESULTS}/omics/scna.parquet"
     return inputs
+
+
+def dti_patient_files(wildcards):
+    """The patient's DTI files that exist (maps, or dwi + bval + bvec) and its tumor mask: the
+    sheet's, else the MRI stage's weak mask and record (a missing file is reported by the
+    cohort stage and by the patient's own job)."""
+    rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
+    wanted = rows[rows["channel"].isin(["fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask"])]
+    files = {
+        c: p for c, p in zip(wanted["channel"], wanted["path"]) if Path(p).exists()
+    }
+    if "mask" not in set(rows["channel"]) and wildcards.patient in MRI_PATIENTS:
+        folder = f"{RESULTS}/mri/preprocessed/{wildcards.patient}"
+        files |= {
+            "mri_mask": f"{folder}/mask.nii.gz",
+            "mri_record": f"{folder}/preprocess.json",
+        }
+    return files
+
+
+def dti_patient_params(wildcards):
+    """Every DTI and mask path of ``{patient}`` in the images sheet (JSON)."""
+    rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
+    wanted = rows[rows["channel"].isin(["fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask"])]
+    return canonical(dict(zip(wanted["channel"], wanted["path"])))
+
+
+def dti_records(wildcards=None):
+    """Every DTI patient's slice record (``{patient}.json``, beside ``{patient}.npy``)."""
+    return expand(f"{RESULTS}/dti/slices/{{patient}}.json", patient=DTI_PATIENTS)

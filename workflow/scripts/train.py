@@ -20,4 +20,5 @@ with log_to_file(sm.log[0]):
         mri=list(sm.input.get("mri", [])),
         radiomics=sm.input.get("radiomics"),
         scna=sm.input.get("scna"),
+        dti=list(sm.input.get("dti", [])),
     )

@@ -117,6 +117,7 @@ def _config(out: Path) -> dict:
             "scna": str(out / "scna.tsv"),
             "id_pattern": ID_PATTERN,
             "truth": str(out / "truth.tsv"),
+            "gene_sets": [str(out / "gene_sets.gmt")],
         },
         "endpoints": {
             "os": {"time": "os_days", "event": "os_event"},

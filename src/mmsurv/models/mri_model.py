@@ -193,6 +193,8 @@ class _MRISurvivalModel(SurvivalModel):
     main_head: ClassVar[str] = "image"
     #: Patients per forward pass in evaluation.
     eval_batch_size: ClassVar[int] = 8
+    #: Default Grad-CAM target layer inside the image subnetwork.
+    cam_layer: ClassVar[str] = CAM_LAYER
 
     def __init__(
         self,
@@ -255,6 +257,10 @@ class _MRISurvivalModel(SurvivalModel):
 
     def _loss_weights(self, blender: GradientBlender | None) -> dict[str, float]:
         return {self.main_head: 1.0} if blender is None else dict(blender.weights)
+
+    def _make_augmenter(self) -> Any:
+        """The training-time augmentation of one (C, D, H, W) sample."""
+        return _augmenter(self.seed)
 
     # ----------------------------------------------------------------- pickling
 
@@ -431,7 +437,7 @@ class _MRISurvivalModel(SurvivalModel):
     ) -> None:
         """The epoch loop; sets ``history_``, ``best_epoch_``, ``stopped_early_``, blending."""
         rng = np.random.default_rng(self.seed)
-        augment = _augmenter(self.seed) if self.augment else None
+        augment = self._make_augmenter() if self.augment else None
         n = len(train)
         n_batches = math.ceil(n / min(self.batch_size, n))
         opt = torch.optim.SGD(
@@ -588,7 +594,7 @@ class _MRISurvivalModel(SurvivalModel):
         return breslow_survival(self.baseline_, self.predict_risk(X), times)
 
     def grad_cam(
-        self, X: pd.DataFrame, n: int | None = None, *, layer: str = CAM_LAYER
+        self, X: pd.DataFrame, n: int | None = None, *, layer: str | None = None
     ) -> dict[str, np.ndarray]:
         """Grad-CAM heat maps of the predicted risk (Selvaraju et al., MONAI ``GradCAM``).
 
@@ -605,24 +611,24 @@ class _MRISurvivalModel(SurvivalModel):
         n
             Only the first ``n`` patients of ``X`` (None: all).
         layer
-            Target layer, a module name inside the image subnetwork (default: the last
-            convolutional feature map, whose resolution is the input's / 32, e.g. 2^3 for a
-            64^3 crop; ``features.denseblock3`` gives twice that resolution).
+            Target layer, a module name inside the image subnetwork (default ``cam_layer``:
+            the last convolutional feature map; for DenseNet-121 its resolution is the
+            input's / 32, e.g. 2^3 for a 64^3 crop, and ``features.denseblock3`` gives twice
+            that resolution).
 
         Returns
         -------
         dict[str, numpy.ndarray]
-            Patient id -> map of shape (D, H, W), float32 in [0, 1].
+            Patient id -> map of the input's spatial shape ((D, H, W); (H, W) for a 2D
+            network), float32 in [0, 1].
         """
         from monai.visualize import GradCAM
 
         self._check_fitted()
+        layer = layer or self.cam_layer
         names = {name for name, _ in self.net_.image.named_modules() if name}
         if layer not in names:
-            raise ValueError(
-                f"no layer {layer!r} in the image subnetwork; e.g. {CAM_LAYER!r}, "
-                "'features.denseblock4', 'features.denseblock3'"
-            )
+            raise ValueError(f"no layer {layer!r} in the image subnetwork; e.g. {self.cam_layer!r}")
         if n is not None:
             X = X.iloc[: max(0, int(n))]
         out: dict[str, np.ndarray] = {}

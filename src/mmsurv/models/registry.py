@@ -20,6 +20,7 @@ __all__ = [
     "NEURAL_MODELS",
     "ATTENTION_MODELS",
     "GRADCAM_MODELS",
+    "DTI_CAM_MODELS",
     "CLASSIFIER_MODELS",
     "DENSENET_MODELS",
     "get_model",
@@ -46,6 +47,7 @@ MODELS: dict[str, str] = {
     "mri_cnn": "mmsurv.models.mtl_model:MRICNNModel",
     "mri_mtl": "mmsurv.models.mtl_model:MRIMTLModel",
     "mri_scna_mtl": "mmsurv.models.mtl_model:MRISCNAMTLModel",
+    "dti_dls": "mmsurv.models.dti_model:DTIDLSModel",
 }
 
 #: Models that are neural networks trained with torch: their jobs request a GPU when
@@ -61,6 +63,7 @@ NEURAL_MODELS = frozenset(
         "mri_cnn",
         "mri_mtl",
         "mri_scna_mtl",
+        "dti_dls",
     }
 )
 
@@ -69,6 +72,10 @@ ATTENTION_MODELS = frozenset({"wsi_abmil", "wsi_rna_xattn"})
 
 #: 3D image networks with ``grad_cam``: Grad-CAM maps of test patients in the report.
 GRADCAM_MODELS = frozenset({"mri_densenet", "mri_clinical_mmnn"})
+
+#: 2D DTI networks with ``grad_cam`` over the 16-slice input: class-activation maps of test
+#: patients in the report (seed 4).
+DTI_CAM_MODELS = frozenset({"dti_dls"})
 
 #: 3D DenseNet-121 models (their input must have at least ``config.MIN_NETWORK_CROP`` voxels
 #: per axis).

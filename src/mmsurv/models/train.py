@@ -119,6 +119,7 @@ def experiment_inputs(
     mri: Sequence[str | Path] | None = None,
     radiomics: str | Path | None = None,
     scna: str | Path | None = None,
+    dti: Sequence[str | Path] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Input table of an experiment and the model's keyword arguments.
 
@@ -144,12 +145,15 @@ def experiment_inputs(
         ``results/mri/radiomics.parquet`` (patients x ``{sequence}_{feature}``).
     scna
         ``results/omics/scna.parquet`` (patients x genes, SCNA-only patients included).
+    dti
+        The patients' ``results/dti/slices/{patient}.json`` records (the 16-slice input
+        ``{patient}.npy`` lies beside each).
     """
     inputs = config["experiments"][experiment]["inputs"]
     if set(inputs) == {"clinical"}:
         return _clinical_inputs(config, experiment, samples, inputs["clinical"])
-    if set(inputs) & {"mri", "radiomics", "scna"}:
-        return _patient_inputs(config, experiment, samples, mri, radiomics, scna)
+    if set(inputs) & {"mri", "radiomics", "scna", "dti"}:
+        return _patient_inputs(config, experiment, samples, mri, radiomics, scna, dti)
     if "clinical" in inputs:
         raise NotImplementedError(
             f"experiment {experiment!r}: clinical inputs combined with {sorted(inputs)} are not "
@@ -198,8 +202,10 @@ def _patient_inputs(
     records: Sequence[str | Path] | None,
     radiomics: str | Path | None,
     scna: str | Path | None,
+    dti: Sequence[str | Path] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Input table of an experiment with ``mri``, ``radiomics`` and/or ``scna`` (+ ``clinical``).
+    """Input table of an experiment with ``mri``, ``radiomics``, ``scna`` and/or ``dti``
+    (+ ``clinical``).
 
     One row per patient (index ``patient_id``). ``mri: [channel, ...]``: column ``mri``, the
     path of the patient's network input (the tumor crop ``crop.npz``, or ``brain.npz`` for an
@@ -207,9 +213,11 @@ def _patient_inputs(
     the model gets ``channels``. ``radiomics: [sequence, ...]``: the columns
     ``{sequence}_{feature}`` of those sequences, passed to the model as numeric variables.
     ``scna: genes``: the gene-level copy number as columns ``scna:{gene}`` (the PCA is fitted
-    inside the model). ``clinical: SET``: the set's variables (numeric / categorical
-    keywords). Patients lacking an input are left out (nothing is filled in here; a partly
-    missing clinical row is imputed inside the model on training patients).
+    inside the model). ``dti: slices``: column ``dti``, the path of the patient's 16-slice
+    input (patients whose DTI stage was skipped are left out). ``clinical: SET``: the set's
+    variables (numeric / categorical keywords). Patients lacking an input are left out (nothing
+    is filled in here; a partly missing clinical row is imputed inside the model on training
+    patients).
     """
     from mmsurv.mri.stage import usable_crops
 
@@ -223,6 +231,11 @@ def _patient_inputs(
         crops = usable_crops(records, spec.get("region", "crop"))
         parts.append(pd.DataFrame({"mri": crops}, index=pd.Index(list(crops), name="patient_id")))
         kwargs["channels"] = list(inputs["mri"])
+    if "dti" in inputs:
+        if dti is None:
+            raise ValueError(f"experiment {experiment!r} needs the DTI slice records")
+        stacks = usable_slices(dti)
+        parts.append(pd.DataFrame({"dti": stacks}, index=pd.Index(list(stacks), name="patient_id")))
     if "radiomics" in inputs:
         if radiomics is None:
             raise ValueError(f"experiment {experiment!r} needs the radiomics table")
@@ -253,6 +266,19 @@ def _patient_inputs(
     if not (kwargs["numeric"] or kwargs["categorical"]):
         kwargs = {k: v for k, v in kwargs.items() if k not in ("numeric", "categorical")}
     return X, kwargs
+
+
+def usable_slices(records: Sequence[str | Path]) -> dict[str, str]:
+    """patient_id -> ``{patient}.npy`` beside every DTI record whose stage succeeded; skipped
+    patients are left out with a log line."""
+    out = {}
+    for path in records:
+        record = json.loads(Path(path).read_text())
+        if record.get("status", "ok") != "ok":
+            log.warning("patient %s left out: %s", record.get("patient_id"), record.get("reason"))
+            continue
+        out[str(record["patient_id"])] = str(Path(path).with_suffix(".npy"))
+    return out
 
 
 def time_grid(train_time: np.ndarray) -> np.ndarray:
@@ -478,6 +504,7 @@ def train_fold(
     mri: Sequence[str | Path] | None = None,
     radiomics: str | Path | None = None,
     scna: str | Path | None = None,
+    dti: Sequence[str | Path] | None = None,
 ) -> None:
     """Train ``experiment`` on ``fold`` for each of its endpoints and write the fold folder.
 
@@ -485,7 +512,7 @@ def train_fold(
     slide and patient rows for slide-level experiments), ``survival.parquet`` (long:
     patient_id, endpoint, split, time, survival on a grid) and ``train_log.json`` (candidates,
     validation scores, chosen parameters, sizes, timings, training curves of networks).
-    ``features``, ``rna``, ``slides``, ``mri``, ``radiomics`` and ``scna`` are needed by
+    ``features``, ``rna``, ``slides``, ``mri``, ``radiomics``, ``scna`` and ``dti`` are needed by
     experiments with those inputs (see :func:`experiment_inputs`). A classification experiment
     (``label``) adds ``label`` and ``score`` to its predictions. SCNA samples of patients in
     no split of an endpoint are passed to models that take ``extra`` (the SCNA PCA).
@@ -494,7 +521,7 @@ def train_fold(
     spec = config["experiments"][experiment]
     cls = get_model(spec["model"])
     X, kwargs = experiment_inputs(
-        config, experiment, samples, features, rna, slides, mri, radiomics, scna
+        config, experiment, samples, features, rna, slides, mri, radiomics, scna, dti
     )
     labels = None
     if spec.get("label"):
