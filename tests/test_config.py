@@ -143,6 +143,32 @@ def test_defaults_are_filled(raw_config):
             lambda c: c.update(mri={"sequences": ["t1", "t2"], "subtraction": True}),
             "the T1ce - T1 map needs t1 and t1ce",
         ),
+        (
+            lambda c: c["experiments"]["cox_small"].update(inputs={"dti": "maps"}),
+            "the DTI input is 'slices'",
+        ),
+        (
+            lambda c: c.update(signature={"experiments": ["nope"]}),
+            "signature/experiments: 'nope' is not an experiment",
+        ),
+        (
+            lambda c: c.update(signature={"experiments": ["cox_small"], "endpoint": "dfs"}),
+            "signature/endpoint: 'dfs' is not an endpoint",
+        ),
+        (
+            lambda c: c.update(signature={"factors": "nope"}),
+            "signature/factors: no clinical set 'nope'",
+        ),
+        (
+            lambda c: c.update(signature={"cutoff_quantiles": [0.9, 0.1]}),
+            "need low < high",
+        ),
+        (
+            lambda c: c.update(radiogenomics={"min_set_size": 50, "max_set_size": 10}),
+            "min_set_size is larger than max_set_size",
+        ),
+        (lambda c: c.update(dti={"slice_size": [8, 64]}), "slice_size"),
+        (lambda c: c.update(radiogenomics={"splits": ["holdout"]}), "'holdout' is not one of"),
         (lambda c: c.update(mri={"spacing_mm": [1.0, 1.0]}), "spacing_mm"),
         (lambda c: c.update(mri={"orientation": "XYZ"}), "does not match"),
         (lambda c: c.update(mri={"on_error": "ignore"}), "'ignore' is not one of"),

@@ -105,6 +105,28 @@ def run_train(
     )
 
 
+def _rna_by_patient(config: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The cohort's RNA matrix (genes x samples, as read) restricted to the first sample of
+    each patient of the samples sheet, and the sample -> patient mapping
+    (``cohort.id_pattern``)."""
+    from mmsurv.cohort import load_samples, map_samples, read_matrix
+
+    cohort = config["cohort"]
+    matrix = read_matrix(cohort["rna"]).apply(pd.to_numeric)
+    mapping = map_samples(list(matrix.columns), cohort["id_pattern"])
+    patients = set(load_samples(config)["patient_id"])
+    keep = {s: p for s, p in mapping.items() if p in patients}
+    return matrix[list(keep)], keep
+
+
+def _patients_by_gene(matrix: pd.DataFrame, keep: Mapping[str, str]) -> pd.DataFrame:
+    """A genes x samples matrix as patients x genes (samples renamed to their patients)."""
+    table = matrix.T.rename(index=dict(keep))
+    table.index.name = "patient_id"
+    table.columns = [str(g) for g in table.columns]
+    return table
+
+
 def run_rna(config: Mapping[str, Any], out: str | Path) -> pd.DataFrame:
     """Write ``results/omics/rna.parquet``: patients x genes, per-sample log-normalised.
 
@@ -113,19 +135,11 @@ def run_rna(config: Mapping[str, Any], out: str | Path) -> pd.DataFrame:
     patients is computed here: filtering, gene selection and z-scoring happen inside each
     model on its training patients.
     """
-    from mmsurv.cohort import load_samples, map_samples, read_matrix
     from mmsurv.omics.rna import log_normalise
 
-    cohort = config["cohort"]
-    matrix = read_matrix(cohort["rna"]).apply(pd.to_numeric)
-    mapping = map_samples(list(matrix.columns), cohort["id_pattern"])
-    patients = set(load_samples(config)["patient_id"])
-    keep = {s: p for s, p in mapping.items() if p in patients}
-    matrix = matrix[list(keep)]
+    matrix, keep = _rna_by_patient(config)
     logged = log_normalise(matrix, config["omics"]["rna_values"])
-    table = logged.T.rename(index=keep)
-    table.index.name = "patient_id"
-    table.columns = [str(g) for g in table.columns]
+    table = _patients_by_gene(logged, keep)
     log.info(
         "RNA: %d patients x %d genes (%s -> log2)",
         table.shape[0],
@@ -300,13 +314,18 @@ def run_report(
     subgroups: Sequence[str | Path] = (),
     scna_umap: str | Path | None = None,
     attributions: Mapping[str, str | Path] | None = None,
+    signatures: Mapping[str, str | Path] | None = None,
+    dti_cam: Mapping[str, str | Path] | None = None,
+    dti_qc: str | Path | None = None,
 ) -> None:
     """Write ``results/report/metrics.tsv``, the C-index figure and ``index.html``.
 
     ``gradcam`` maps MRI networks to their Grad-CAM figures; ``mri_qc`` is the imaged
     patients' preprocessing QC table. ``subgroups`` are the experiments' subgroup metric
     tables, ``scna_umap`` the SCNA UMAP figure, ``attributions`` maps subtype classifiers to
-    their integrated-gradients figures (seed 2).
+    their integrated-gradients figures (seed 2). ``signatures`` maps signature experiments to
+    their ``results/signature/{experiment}`` folders, ``dti_cam`` DTI networks to their Grad-CAM
+    figures, ``dti_qc`` is the DTI QC table (seed 4).
 
     ``curves``, ``attention``, ``calibration`` and ``roc`` map experiments to their
     training-curve, attention, calibration and ROC figures, ``features`` encoders to their
@@ -359,6 +378,9 @@ def run_report(
         attributions=dict(attributions or {}),
         calibration_pngs=dict(calibration or {}),
         roc_pngs=dict(roc or {}),
+        signatures=dict(signatures or {}),
+        dti_cam=dict(dti_cam or {}),
+        dti_qc=read_tsv(dti_qc) if dti_qc else None,
     )
 
 
@@ -608,11 +630,7 @@ def run_gradcam(
     fitted = models[endpoint]
     classifier = hasattr(fitted, "integrated_gradients")
     key = "score" if classifier else "risk"
-    preds = read_tsv(predictions)
-    test = preds[(preds["endpoint"] == endpoint) & (preds["split"] == "test")]
-    test = test.sort_values(key, ascending=False)
-    half = max(1, n_patients // 2)
-    chosen = pd.concat([test.head(half), test.tail(half)]).drop_duplicates("patient_id")
+    chosen = _extreme_test_patients(read_tsv(predictions), endpoint, key, n_patients)
     X, _ = experiment_inputs(config, experiment, load_samples(config), mri=records, scna=scna)
     X = X.loc[[p for p in chosen["patient_id"] if p in X.index]]
     if classifier:
@@ -674,6 +692,67 @@ def run_signature(
     )
 
 
+def run_radiogenomics(
+    config: Mapping[str, Any],
+    experiment: str,
+    groups: str | Path,
+    rna: str | Path,
+    outputs: Mapping[str, str | Path],
+) -> dict[str, Any]:
+    """The seed-4 radiogenomics of one signature into
+    ``results/signature/{experiment}/radiogenomics/`` (see
+    :func:`mmsurv.omics.radiogenomics_stage.analyse_radiogenomics`). ``rna`` is the omics
+    stage's log2 CPM matrix; the raw counts are read from ``cohort.rna`` when
+    ``omics.rna_values`` is ``counts``."""
+    from mmsurv.omics.radiogenomics_stage import analyse_radiogenomics
+
+    counts = None
+    if config["omics"]["rna_values"] == "counts":
+        counts = _patients_by_gene(*_rna_by_patient(config))
+    return analyse_radiogenomics(
+        config["radiogenomics"],
+        experiment,
+        groups,
+        pd.read_parquet(rna),
+        counts,
+        config["cohort"]["gene_sets"],
+        outputs,
+        seed=int(config["seed"]),
+    )
+
+
+def run_dti_slices(
+    config: Mapping[str, Any],
+    patient_id: str,
+    files: Mapping[str, str],
+    outputs: Mapping[str, str | Path],
+    mri_mask: str | None = None,
+    mri_record: str | None = None,
+) -> bool:
+    """One patient's 16-slice DTI input, record and montage (see
+    :func:`mmsurv.dti.stage.prepare_one_patient`); False when skipped (``dti.on_error``)."""
+    from mmsurv.dti.stage import prepare_one_patient
+
+    return prepare_one_patient(
+        config["dti"],
+        config["mri"],
+        patient_id,
+        files,
+        out_slices=outputs["slices"],
+        out_record=outputs["record"],
+        out_montage=outputs["montage"],
+        mri_mask=mri_mask,
+        mri_record=mri_record,
+    )
+
+
+def run_dti_qc(records: Sequence[str | Path], out: str | Path) -> None:
+    """Write ``results/dti/qc.tsv`` from the patients' DTI records."""
+    from mmsurv.dti.stage import qc_table
+
+    write_tsv(qc_table(records), out)
+
+
 def run_dti_cam(
     config: Mapping[str, Any],
     experiment: str,
@@ -695,11 +774,7 @@ def run_dti_cam(
     models = joblib.load(model)
     endpoint = next(iter(models))
     fitted = models[endpoint]
-    preds = read_tsv(predictions)
-    test = preds[(preds["endpoint"] == endpoint) & (preds["split"] == "test")]
-    test = test.sort_values("risk", ascending=False)
-    half = max(1, n_patients // 2)
-    chosen = pd.concat([test.head(half), test.tail(half)]).drop_duplicates("patient_id")
+    chosen = _extreme_test_patients(read_tsv(predictions), endpoint, "risk", n_patients)
     stacks = usable_slices(records)
     chosen = chosen[chosen["patient_id"].isin(stacks)]
     X = pd.DataFrame({"dti": [stacks[p] for p in chosen["patient_id"]]}, index=chosen["patient_id"])
@@ -716,6 +791,16 @@ def run_dti_cam(
         for _, row in chosen.iterrows()
     ]
     plot_dti_cam(panels, DTI_MAPS, f"{experiment} ({endpoint}), test patients: Grad-CAM", out)
+
+
+def _extreme_test_patients(
+    predictions: pd.DataFrame, endpoint: str, key: str, n_patients: int
+) -> pd.DataFrame:
+    """The test rows of ``endpoint`` with the highest and lowest ``key`` (half each)."""
+    test = predictions[(predictions["endpoint"] == endpoint) & (predictions["split"] == "test")]
+    test = test.sort_values(key, ascending=False)
+    half = max(1, n_patients // 2)
+    return pd.concat([test.head(half), test.tail(half)]).drop_duplicates("patient_id")
 
 
 def _resize_map(cam: Any, shape: tuple[int, ...]) -> Any:

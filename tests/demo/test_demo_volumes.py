@@ -10,13 +10,15 @@ import SimpleITK as sitk
 
 from mmsurv.demo import anatomy as ana
 from mmsurv.demo._util import rng_for
-from mmsurv.demo.volumes import DTI_CHANNELS, MRI_CHANNELS, render_dti
+from mmsurv.demo.volumes import DTI_CHANNELS, DWI_CHANNELS, MRI_CHANNELS, render_dti
 
 
 def _studies(smoke_dir: Path, images) -> dict[str, dict[str, sitk.Image]]:
     """Every study's channels; a mask withheld from the sheet is read from its own file."""
     out: dict[str, dict[str, sitk.Image]] = {}
     for row in images.itertuples(index=False):
+        if row.channel in DWI_CHANNELS:  # raw diffusion data: tests/demo/test_demo_dwi.py
+            continue
         out.setdefault(row.patient_id, {})[row.channel] = sitk.ReadImage(str(smoke_dir / row.path))
     for patient, channels in out.items():
         if "mask" not in channels:

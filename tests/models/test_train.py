@@ -345,3 +345,22 @@ def test_scans_of_patients_without_the_endpoint_reach_a_classifier(config, tmp_p
     assert not set(labels.index) & set(roles[roles == "test"].index)
     preds = pd.read_csv(out / "predictions.tsv", sep="\t")
     assert not set(no_outcome) & set(preds["patient_id"])
+
+
+def test_dti_inputs_one_row_per_patient_with_usable_slices(config, tmp_path):
+    """``dti: slices``: the .npy beside each record whose DTI stage succeeded; no keywords."""
+    from mmsurv.models.train import experiment_inputs
+
+    samples = load_samples(config)
+    pids = list(samples["patient_id"][:3])
+    records = []
+    for pid, status in zip(pids, ["ok", "skipped", "ok"], strict=True):
+        records.append(tmp_path / f"{pid}.json")
+        records[-1].write_text(json.dumps({"patient_id": pid, "status": status, "reason": "x"}))
+    config["experiments"]["dls"] = {"model": "dti_dls", "inputs": {"dti": "slices"}}
+    X, kwargs = experiment_inputs(config, "dls", samples, dti=records)
+    assert list(X.index) == [pids[0], pids[2]] and X.index.name == "patient_id"
+    assert X.loc[pids[2], "dti"] == str(tmp_path / f"{pids[2]}.npy")
+    assert kwargs == {}
+    with pytest.raises(ValueError, match="needs the DTI slice records"):
+        experiment_inputs(config, "dls", samples)

@@ -36,6 +36,28 @@ rule report:
         attributions=expand(
             f"{RESULTS}/report/figures/{{experiment}}.ig.png", experiment=CLASSIFIERS
         ),
+        signatures=expand(
+            f"{RESULTS}/signature/{{experiment}}/table1.tsv", experiment=SIGNATURES
+        ),
+        signature_figures=expand(
+            f"{RESULTS}/signature/{{experiment}}/{{figure}}.png",
+            experiment=SIGNATURES,
+            figure=[
+                "km",
+                "calibration",
+                "decision_curves",
+                "nomogram",
+                "nomogram_clinicomolecular",
+            ],
+        ),
+        radiogenomics=expand(
+            f"{RESULTS}/signature/{{experiment}}/radiogenomics/summary.json",
+            experiment=RADIOGENOMICS,
+        ),
+        dti_cam=expand(
+            f"{RESULTS}/report/figures/{{experiment}}.dti_cam.png", experiment=DTI_CAM
+        ),
+        dti_qc=[f"{RESULTS}/dti/qc.tsv"] if DTI_PATIENTS else [],
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.tsv",
@@ -61,6 +83,8 @@ rule report:
         encoders=ENCODERS_USED,
         gradcam=GRADCAM,
         classifiers=CLASSIFIERS,
+        signatures=SIGNATURES,
+        dti_cam=DTI_CAM,
     script:
         "../scripts/report.py"
 

@@ -1,5 +1,7 @@
 """Rule adapter: the study report (see mmsurv.stages.run_report)."""
 
+from pathlib import Path
+
 from mmsurv._logging import log_to_file
 from mmsurv.stages import run_report
 
@@ -26,4 +28,10 @@ with log_to_file(sm.log[0]):
         subgroups=list(sm.input.subgroups),
         scna_umap=sm.input.scna_umap[0] if sm.input.scna_umap else None,
         attributions=dict(zip(sm.params.classifiers, sm.input.attributions, strict=True)),
+        signatures={
+            e: str(Path(t).parent)
+            for e, t in zip(sm.params.signatures, sm.input.signatures, strict=True)
+        },
+        dti_cam=dict(zip(sm.params.dti_cam, sm.input.dti_cam, strict=True)),
+        dti_qc=sm.input.dti_qc[0] if sm.input.dti_qc else None,
     )

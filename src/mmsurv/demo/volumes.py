@@ -1,4 +1,4 @@
-"""Synthetic MRI (T1, T1ce, T2, FLAIR, BraTS mask) and DTI maps (FA, MD, AD, RD) as NIfTI.
+"""Synthetic MRI (T1, T1ce, T2, FLAIR, BraTS mask) and DTI (maps FA, MD, AD, RD or raw DWI).
 
 Each patient's channels share one grid (:class:`mmsurv.demo.anatomy.Geometry`). MRI channels
 map the tissue classes through per-sequence contrast tables, get partial-volume blur, a smooth
@@ -6,6 +6,15 @@ multiplicative bias field (different per channel), Rician noise, and are stored 
 maps (float32, diffusivities in mm^2/s) use per-tissue FA and MD, with the tumour's FA rising
 and MD falling with the patient's DTI severity; AD and RD follow from an axially symmetric
 tensor, so that ``md == (ad + 2 rd) / 3`` and ``ad >= rd``.
+
+A share of the DTI patients (:data:`RAW_DWI_FRACTION`, at least one when there are 5 or more)
+ships the raw diffusion data instead of the maps, as a scanner would: ``dwi.nii.gz`` (4-D
+int16, one b=0 volume and 12 non-collinear directions at b = 1000 s/mm^2, same spatial grid),
+``dwi.bval`` and ``dwi.bvec`` (FSL text files), listed as channels ``dwi``, ``bval``, ``bvec``.
+Their signal ``S = S0 exp(-b g^T D g)`` comes from the axially symmetric tensor of the same
+maps (AD along a smoothly varying fibre direction, RD across it), with S0 a per-tissue
+T2-weighted level and mild Rician noise, so that a tensor fit gives the maps back (the DTI
+severity of the hazard model stays recoverable).
 """
 
 from __future__ import annotations
@@ -25,11 +34,16 @@ from .presets import DemoPreset
 __all__ = [
     "MRI_CHANNELS",
     "DTI_CHANNELS",
+    "DWI_CHANNELS",
     "CHANNELS",
+    "DWI_BVALS",
+    "DWI_BVECS",
     "VolumeSpec",
     "plan_volumes",
     "render_mri",
     "render_dti",
+    "render_dwi",
+    "render_study",
     "study_channels",
     "write_study",
     "images_sheet",
@@ -37,8 +51,11 @@ __all__ = [
 
 MRI_CHANNELS: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
 DTI_CHANNELS: tuple[str, ...] = ("fa", "md", "ad", "rd")
-#: Every channel name written to ``images.tsv``, in sheet order.
-CHANNELS: tuple[str, ...] = (*MRI_CHANNELS, "mask", *DTI_CHANNELS)
+#: Raw diffusion data written instead of the maps for :data:`RAW_DWI_FRACTION` of the patients.
+DWI_CHANNELS: tuple[str, ...] = ("dwi", "bval", "bvec")
+#: Every channel name written to ``images.tsv``, in sheet order (a study has the DTI maps or
+#: the raw DWI channels, never both).
+CHANNELS: tuple[str, ...] = (*MRI_CHANNELS, "mask", *DTI_CHANNELS, *DWI_CHANNELS)
 
 # signal of each tissue class (AIR, SCALP, SKULL, CSF, GM, WM, EDEMA, ENHANCING, NECROSIS)
 _CONTRAST: dict[str, tuple[float, ...]] = {
@@ -51,6 +68,28 @@ _CONTRAST: dict[str, tuple[float, ...]] = {
 _NOISE_SD = np.float32(18.0)  # SD of each Gaussian channel of the Rician MRI noise
 _FA = np.array([0, 0, 0, 0.06, 0.18, 0.45, 0.15, 0.0, 0.07])
 _MD = np.array([0, 0, 0, 3.0e-3, 0.85e-3, 0.72e-3, 1.35e-3, 0.0, 2.1e-3])
+#: b-value (s/mm^2) of the diffusion-weighted volumes of a raw DWI.
+DWI_B_VALUE = 1000.0
+#: SD of each Gaussian channel of the Rician DWI noise (S0 is 60..1500: SNR about 40..250).
+_DWI_NOISE_SD = 6.0
+
+
+def _dwi_directions(n: int = 12) -> np.ndarray:
+    """(n, 3) unit gradient directions on a Fibonacci spiral over the upper half sphere.
+
+    No two are collinear (all have z > 0 and distinct azimuths) and they are spread evenly
+    enough for a well-conditioned tensor fit.
+    """
+    k = np.arange(n) + 0.5
+    z = 1.0 - k / n
+    r = np.sqrt(1.0 - z**2)
+    phi = np.pi * (3.0 - np.sqrt(5.0)) * np.arange(n)
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+
+
+#: b-values (s/mm^2) and unit b-vectors (x, y, z voxel axes) of a raw DWI: b=0, then 12 at b.
+DWI_BVALS = np.concatenate([[0.0], np.full(12, DWI_B_VALUE)])
+DWI_BVECS = np.concatenate([np.zeros((1, 3)), _dwi_directions(12)])
 
 
 @dataclass(frozen=True)
@@ -64,11 +103,14 @@ class VolumeSpec:
     index
         Row number of the patient (seeds the study's random stream).
     has_dti
-        Whether DTI maps are written.
+        Whether the study has DTI (maps, or raw DWI with ``raw_dwi``).
     has_mask
         Whether the tumour mask is listed in ``images.tsv``. A withheld mask is still written
         (``images/{patient}/mask_withheld.nii.gz``, in no sheet) so that weak labels can be
         scored against it; the workflow never reads it.
+    raw_dwi
+        With ``has_dti``: the raw diffusion data (``dwi``, ``bval``, ``bvec``) are written in
+        place of the four maps.
     geometry
         Shared image grid.
     tumour
@@ -87,16 +129,31 @@ class VolumeSpec:
     tumour_fa: float
     tumour_md: float
     has_mask: bool = True
+    raw_dwi: bool = False
 
 
 #: Share of imaged patients whose tumour mask is withheld from the sheet (seed 2: scans without
 #: segmentation labels get weak labels).
 WITHHELD_MASK_FRACTION = 0.25
+#: Share of DTI patients whose raw DWI is written instead of the maps (own random stream; at
+#: least one patient once there are 5 DTI patients).
+RAW_DWI_FRACTION = 0.10
+
+
+def _raw_dwi_patients(dti_rows: list[int], seed: int) -> set[int]:
+    """Rows of the DTI patients that get raw DWI data (:data:`RAW_DWI_FRACTION`)."""
+    n = round(RAW_DWI_FRACTION * len(dti_rows))
+    if len(dti_rows) >= 5:
+        n = max(1, n)
+    if n == 0:
+        return set()
+    return {int(i) for i in rng_for(seed, "dwi-raw").choice(dti_rows, n, replace=False)}
 
 
 def plan_volumes(traits: pd.DataFrame, preset: DemoPreset, seed: int) -> list[VolumeSpec]:
-    """Choose who has MRI (85 %) and, among them, who lacks DTI (about 8 %) and whose mask is
-    withheld (:data:`WITHHELD_MASK_FRACTION`, its own random stream); draw geometries."""
+    """Choose who has MRI (85 %) and, among them, who lacks DTI (about 8 %), whose mask is
+    withheld (:data:`WITHHELD_MASK_FRACTION`) and who ships raw DWI instead of DTI maps
+    (:data:`RAW_DWI_FRACTION`), each on its own random stream; draw geometries."""
     rng = rng_for(seed, "volume-plan")
     n = len(traits)
     order = rng.permutation(n)
@@ -105,6 +162,7 @@ def plan_volumes(traits: pd.DataFrame, preset: DemoPreset, seed: int) -> list[Vo
     no_dti = set(rng.choice(with_mri, size=max(1, round(0.08 * len(with_mri))), replace=False))
     n_withheld = max(1, round(WITHHELD_MASK_FRACTION * len(with_mri)))
     withheld = set(rng_for(seed, "mask-withheld").choice(with_mri, n_withheld, replace=False))
+    raw = _raw_dwi_patients([i for i in with_mri if i not in no_dti], seed)
     specs = []
     for i in with_mri:
         row = traits.iloc[i]
@@ -122,6 +180,7 @@ def plan_volumes(traits: pd.DataFrame, preset: DemoPreset, seed: int) -> list[Vo
                 tumour_fa=float(row["dti_tumour_fa"]),
                 tumour_md=float(row["dti_tumour_md"]),
                 has_mask=i not in withheld,
+                raw_dwi=i in raw,
             )
         )
     return specs
@@ -206,33 +265,57 @@ def render_dti(
     return {k: v.astype(np.float32) for k, v in maps.items()}
 
 
-def _write_nifti(path: Path, array: np.ndarray, geom: ana.Geometry) -> None:
-    """Write a (nz, ny, nx) array as gzipped NIfTI with the given grid."""
-    img = sitk.GetImageFromArray(array)
-    img.SetSpacing(geom.spacing_mm)
-    img.SetOrigin(geom.origin_mm)
-    img.SetDirection(geom.direction)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(img, str(path), True, 1)
+def render_dwi(
+    labels: np.ndarray, maps: dict[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Raw diffusion-weighted volumes whose diffusion tensor has the given maps.
 
+    Each voxel's tensor is axially symmetric, ``D = rd I + (ad - rd) e e^T``, with ``e`` a
+    smoothly varying unit fibre direction (x, y, z voxel axes); volume ``k`` is
+    ``S0 exp(-b_k g_k^T D g_k)`` (:data:`DWI_BVALS`, :data:`DWI_BVECS`) with S0 the tissue's
+    T2-weighted level (partial-volume blurred), plus Rician noise. Outside the brain the maps
+    are zero, so the signal there does not decay with b.
 
-def study_channels(spec: VolumeSpec) -> tuple[str, ...]:
-    """Channels of a study in the sheet: MRI always, the mask unless withheld, DTI maps when
-    ``spec.has_dti``."""
-    return tuple(
-        c
-        for c in CHANNELS
-        if (c != "mask" or spec.has_mask) and (c not in DTI_CHANNELS or spec.has_dti)
-    )
-
-
-def write_study(spec: VolumeSpec, out: Path, seed: int) -> list[Path]:
-    """Render one patient's study and write ``out/images/{patient}/{channel}.nii.gz``.
+    Parameters
+    ----------
+    labels
+        (nz, ny, nx) tissue classes.
+    maps
+        ``ad`` and ``rd`` (mm^2/s), (nz, ny, nx), from :func:`render_dti`.
+    rng
+        Random generator (fibre directions, noise).
 
     Returns
     -------
-    list of pathlib.Path
-        The files written, in :func:`study_channels` order, then a withheld mask.
+    dict of str to numpy.ndarray
+        ``dwi``: (n, nz, ny, nx) int16 signal (arbitrary units; n = 13); ``bval``: (n,)
+        s/mm^2; ``bvec``: (n, 3) unit vectors (zero for b=0).
+    """
+    s0 = gaussian_filter(np.asarray(_CONTRAST["t2"], dtype=np.float32)[labels], 0.7)
+    fibre = np.stack([smooth_noise(labels.shape, 3.0, rng) for _ in range(3)], axis=-1)
+    norm = np.linalg.norm(fibre, axis=-1, keepdims=True)
+    fibre = np.where(norm > 1e-6, fibre / np.maximum(norm, 1e-6), np.array([1.0, 0.0, 0.0]))
+    ad, rd = (maps[k].astype(np.float64) for k in ("ad", "rd"))
+    signal = np.empty((len(DWI_BVALS), *labels.shape), dtype=np.float32)
+    for k, (b, g) in enumerate(zip(DWI_BVALS, DWI_BVECS, strict=True)):
+        adc = rd + (ad - rd) * (fibre @ g) ** 2  # g^T D g, mm^2/s
+        signal[k] = s0 * np.exp(-b * adc)
+    sd = np.float32(_DWI_NOISE_SD)
+    real = signal + sd * rng.standard_normal(signal.shape, dtype=np.float32)
+    imag = sd * rng.standard_normal(signal.shape, dtype=np.float32)
+    dwi = np.clip(np.round(np.hypot(real, imag)), 0, 32767).astype(np.int16)
+    return {"dwi": dwi, "bval": DWI_BVALS.copy(), "bvec": DWI_BVECS.copy()}
+
+
+def render_study(spec: VolumeSpec, seed: int) -> dict[str, np.ndarray]:
+    """Every array of one patient's study, whether or not it goes to the sheet.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The MRI channels, ``mask`` (BraTS labels), and with ``spec.has_dti`` the four maps;
+        with ``spec.raw_dwi`` also ``dwi``, ``bval``, ``bvec`` (:func:`render_dwi`, from its
+        own random stream, so the maps are the same as without raw data).
     """
     rng = rng_for(seed, "volume", spec.index)
     labels = ana.tissue_volume(spec.geometry, spec.tumour, rng)
@@ -240,18 +323,89 @@ def write_study(spec: VolumeSpec, out: Path, seed: int) -> list[Path]:
     arrays["mask"] = ana.BRATS_LABEL[labels]
     if spec.has_dti:
         arrays.update(render_dti(labels, spec.tumour_fa, spec.tumour_md, rng))
+        if spec.raw_dwi:
+            arrays.update(render_dwi(labels, arrays, rng_for(seed, "dwi", spec.index)))
+    return arrays
+
+
+def _image(array: np.ndarray, geom: ana.Geometry) -> sitk.Image:
+    """A (nz, ny, nx) array, or an (n, nz, ny, nx) series, as an image on the grid ``geom``.
+
+    A series becomes a 4-D image whose spatial axes carry the grid (4th axis spacing 1).
+    """
+    img = sitk.GetImageFromArray(array, isVector=False)
+    if array.ndim == 3:
+        img.SetSpacing(geom.spacing_mm)
+        img.SetOrigin(geom.origin_mm)
+        img.SetDirection(geom.direction)
+        return img
+    direction = np.eye(4)
+    direction[:3, :3] = np.asarray(geom.direction).reshape(3, 3)
+    img.SetSpacing((*geom.spacing_mm, 1.0))
+    img.SetOrigin((*geom.origin_mm, 0.0))
+    img.SetDirection(direction.ravel().tolist())
+    return img
+
+
+def _write_nifti(path: Path, array: np.ndarray, geom: ana.Geometry) -> None:
+    """Write a (nz, ny, nx) array (or an (n, nz, ny, nx) series) as gzipped NIfTI on ``geom``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(_image(array, geom), str(path), True, 1)
+
+
+def _write_fsl(path: Path, channel: str, values: np.ndarray) -> None:
+    """FSL text: b-values on one row (``bval``); b-vectors as 3 rows x, y, z (``bvec``)."""
+    if channel == "bval":
+        text = " ".join(f"{v:g}" for v in values) + "\n"
+    else:
+        text = "".join(" ".join(f"{v:.6f}" for v in row) + "\n" for row in values.T)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def study_channels(spec: VolumeSpec) -> tuple[str, ...]:
+    """Channels of a study in the sheet: MRI always, the mask unless withheld, with
+    ``spec.has_dti`` the DTI maps, or the raw DWI channels when ``spec.raw_dwi``."""
+    dti = DWI_CHANNELS if spec.raw_dwi else DTI_CHANNELS
+    return tuple(
+        c
+        for c in CHANNELS
+        if (c != "mask" or spec.has_mask)
+        and (c not in (*DTI_CHANNELS, *DWI_CHANNELS) or (spec.has_dti and c in dti))
+    )
+
+
+def write_study(spec: VolumeSpec, out: Path, seed: int) -> list[Path]:
+    """Render one patient's study and write it under ``out/images/{patient}/``.
+
+    Images are ``{channel}.nii.gz``; raw DWI data are ``dwi.nii.gz``, ``dwi.bval`` and
+    ``dwi.bvec``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in :func:`study_channels` order, then a withheld mask.
+    """
+    arrays = render_study(spec, seed)
     paths = []
     for channel in study_channels(spec):
         paths.append(out / _relative_path(spec.patient_id, channel))
-        _write_nifti(paths[-1], arrays[channel], spec.geometry)
+        if channel in ("bval", "bvec"):
+            _write_fsl(paths[-1], channel, arrays[channel])
+        else:
+            _write_nifti(paths[-1], arrays[channel], spec.geometry)
     if not spec.has_mask:
         paths.append(out / _relative_path(spec.patient_id, "mask_withheld"))
         _write_nifti(paths[-1], arrays["mask"], spec.geometry)
     return paths
 
 
+#: File names of the raw DWI channels (the others are ``{channel}.nii.gz``).
+_FILE_NAMES = {"dwi": "dwi.nii.gz", "bval": "dwi.bval", "bvec": "dwi.bvec"}
+
+
 def _relative_path(patient_id: str, channel: str) -> str:
-    return f"images/{patient_id}/{channel}.nii.gz"
+    return f"images/{patient_id}/{_FILE_NAMES.get(channel, f'{channel}.nii.gz')}"
 
 
 def images_sheet(specs: list[VolumeSpec]) -> pd.DataFrame:

@@ -40,7 +40,7 @@ from monai.networks.nets import resnet34
 from torch import nn
 
 from mmsurv._torch import load_weights
-from mmsurv.models.mri_model import MAX_ROTATION, _MRISurvivalModel, _own_params, _Patients
+from mmsurv.models.mri_model import _augmenter, _MRISurvivalModel, _own_params, _Patients
 
 __all__ = ["DTIDLSModel", "DLSNet", "read_slices", "slice_channel_names", "DTI_MAPS"]
 
@@ -87,27 +87,6 @@ class DLSNet(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Slices (B, C, H, W) -> log relative hazard (B,)."""
         return self.image(image).squeeze(-1)
-
-
-def _augmenter_2d(seed: int) -> Any:
-    """Joint augmentation of one (C, H, W) sample: in-plane flips, rotation, zoom (seeded)."""
-    from monai.transforms import Compose, RandFlip, RandRotate, RandZoom
-
-    return Compose(
-        [
-            RandFlip(prob=0.5, spatial_axis=0),
-            RandFlip(prob=0.5, spatial_axis=1),
-            RandRotate(range_x=MAX_ROTATION, prob=0.5, keep_size=True, padding_mode="zeros"),
-            RandZoom(
-                prob=0.5,
-                min_zoom=0.9,
-                max_zoom=1.1,
-                mode="bilinear",
-                padding_mode="constant",
-                keep_size=True,
-            ),
-        ]
-    ).set_random_state(seed=seed)
 
 
 class DTIDLSModel(_MRISurvivalModel):
@@ -181,7 +160,7 @@ class DTIDLSModel(_MRISurvivalModel):
         return {"image": net(image)}
 
     def _make_augmenter(self) -> Any:
-        return _augmenter_2d(self.seed)
+        return _augmenter(self.seed, spatial_dims=2)
 
     def _load_image_weights(self, image: nn.Module) -> str:
         what = (

@@ -151,20 +151,23 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _augmenter(seed: int) -> Any:
-    """Joint augmentation of one (C, D, H, W) sample (MONAI array transforms, seeded)."""
+def _augmenter(seed: int, spatial_dims: int = 3) -> Any:
+    """Joint augmentation of one (C, D, H, W) sample, or (C, H, W) with ``spatial_dims=2``:
+    flips of the two in-plane axes, an in-plane rotation, a zoom (MONAI array transforms,
+    seeded)."""
     from monai.transforms import Compose, RandFlip, RandRotate, RandZoom
 
+    first = spatial_dims - 2  # the first in-plane axis: H of (D, H, W), H of (H, W)
     return Compose(
         [
-            RandFlip(prob=0.5, spatial_axis=1),
-            RandFlip(prob=0.5, spatial_axis=2),
+            RandFlip(prob=0.5, spatial_axis=first),
+            RandFlip(prob=0.5, spatial_axis=first + 1),
             RandRotate(range_x=MAX_ROTATION, prob=0.5, keep_size=True, padding_mode="zeros"),
             RandZoom(
                 prob=0.5,
                 min_zoom=0.9,
                 max_zoom=1.1,
-                mode="trilinear",
+                mode="trilinear" if spatial_dims == 3 else "bilinear",
                 padding_mode="constant",
                 keep_size=True,
             ),

@@ -90,15 +90,25 @@ def _write_json(record: Mapping[str, Any], path: Path) -> None:
         tmp.write_text(json.dumps(record, indent=2, default=str))
 
 
-def _skip_outputs(
-    mri: Mapping[str, Any], patient_id: str, reason: str, out_dir: Path, montage: Path
-) -> None:
-    """The outputs of a skipped patient: the record says why; nothing else holds data."""
+def skip_figure(patient_id: str, reason: str, path: str | Path) -> None:
+    """A QC figure saying that the patient was skipped and why (PNG, written atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(6, 1.6))
+    ax.axis("off")
+    ax.text(0.01, 0.5, f"{patient_id}: skipped\n{reason}", va="center", wrap=True, fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _skip_outputs(
+    mri: Mapping[str, Any], patient_id: str, reason: str, out_dir: Path, montage: Path
+) -> None:
+    """The outputs of a skipped patient: the record says why; nothing else holds data."""
     channels = [*mri["sequences"], *(["t1ce_t1"] if mri["subtraction"] else [])]
     empty = sitk.Image([1, 1, 1], sitk.sitkUInt8)
     for name in [*channels, "mask", "head_mask"]:
@@ -106,12 +116,7 @@ def _skip_outputs(
     for name in ("crop.npz", "brain.npz"):
         with atomic_path(out_dir / name) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh)
-    fig, ax = plt.subplots(figsize=(6, 1.6))
-    ax.axis("off")
-    ax.text(0.01, 0.5, f"{patient_id}: skipped\n{reason}", va="center", wrap=True, fontsize=8)
-    with atomic_path(montage) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    skip_figure(patient_id, reason, montage)
     _write_json(
         {"patient_id": patient_id, "status": "skipped", "reason": reason},
         out_dir / "preprocess.json",

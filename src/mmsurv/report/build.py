@@ -278,6 +278,9 @@ def render_report(
     label_oracle: Mapping[str, str] | None = None,
     scna_umap: str | Path | None = None,
     attributions: Mapping[str, str | Path] | None = None,
+    signatures: Mapping[str, str | Path] | None = None,
+    dti_cam: Mapping[str, str | Path] | None = None,
+    dti_qc: pd.DataFrame | None = None,
 ) -> None:
     """Write the self-contained HTML report (figures embedded).
 
@@ -288,8 +291,11 @@ def render_report(
     the imaged patients' preprocessing QC table (``results/mri/qc.tsv``); ``subgroups``: the
     experiments' subgroup metrics (seed-2 Table II); ``label_oracle``: label -> oracle AUC text
     (:func:`mmsurv.report.subtypes.label_oracle`); ``scna_umap``: the SCNA UMAP figure;
-    ``attributions``: classifier experiment -> integrated-gradients figure.
+    ``attributions``: classifier experiment -> integrated-gradients figure; ``signatures``:
+    experiment -> its seed-4 folder ``results/signature/{experiment}``; ``dti_cam``: DTI
+    network -> its Grad-CAM figure; ``dti_qc``: ``results/dti/qc.tsv``.
     """
+    from mmsurv.report.signature import signature_section
     from mmsurv.report.subtypes import table1, table2
 
     test = summarise_split(metrics, "test")
@@ -373,6 +379,10 @@ def render_report(
         ),
         scna_umap=_png(scna_umap) if scna_umap else None,
         attributions=[(name, _png(p)) for name, p in (attributions or {}).items()],
+        signatures=[
+            signature_section(name, folder, _png, (dti_cam or {}).get(name), dti_qc)
+            for name, folder in (signatures or {}).items()
+        ],
     )
     with atomic_path(out_html) as tmp:
         tmp.write_text(html)
