@@ -58,6 +58,7 @@ def run(tmp_path_factory) -> Path:
                     "n4": {"iterations": [20, 10]},
                     "weak_labels": {"epochs": 5},
                 },
+                "dti": {"slice_size": [32, 32]},
                 "experiments": {
                     name: {"params": {"epochs": 3}}
                     for name in ("mri_densenet", "mri_clinical_mmnn", "mri_clinical_mmnn_gb")
@@ -66,7 +67,8 @@ def run(tmp_path_factory) -> Path:
                 | {
                     name: {"params": {"epochs": 2, "input_size": [16, 16, 16]}}
                     for name in CLASSIFIERS
-                },
+                }
+                | {"dti_dls": {"params": {"epochs": 2}}},
             }
         )
     )
@@ -110,9 +112,14 @@ CLASSIFIERS = [
     "mri_cnn_codel",
     "mri_mtl_codel",
 ]
-SEED2 = ["scna_coxph", *CLASSIFIERS]  # overall survival only
+SEED4 = ["dti_dls"]
+SEED2 = ["scna_coxph", *CLASSIFIERS]
+OS_ONLY = [*SEED2, *SEED4]  # overall survival only, as the papers
 EXPERIMENTS = [*CLINICAL, "rna_coxnet", "rna_mlp", *SLIDE_LEVEL, *RADIOMICS, *MRI_NETS, *SEED2]
-NETWORKS = ["rna_mlp", *SLIDE_LEVEL, *MRI_NETS, *CLASSIFIERS]
+EXPERIMENTS += SEED4
+NETWORKS = ["rna_mlp", *SLIDE_LEVEL, *MRI_NETS, *CLASSIFIERS, *SEED4]
+SIGNATURE_FIGURES = ["km", "calibration", "decision_curves", "nomogram"]
+SIGNATURE_FIGURES += ["nomogram_clinicomolecular"]
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -126,7 +133,7 @@ def test_predictions_and_metrics(run, experiment):
     metrics = pd.read_csv(run / f"results/metrics/{experiment}.tsv", sep="\t")
     assert list(metrics.columns) == METRIC_COLUMNS
     test = metrics[metrics["split"] == "test"]
-    assert set(test["endpoint"]) == ({"os"} if experiment in SEED2 else {"os", "pfs"})
+    assert set(test["endpoint"]) == ({"os"} if experiment in OS_ONLY else {"os", "pfs"})
     if experiment in CLASSIFIERS:  # score: probability of the label; AUC on labeled patients
         assert preds["score"].astype(float).between(0, 1).all()
         assert (metrics["n_labeled"] > 0).all() and metrics["auc"].dropna().between(0, 1).all()
@@ -176,9 +183,13 @@ def test_report(run):
     assert "oracle C" in html and "C (WSI)" in html and "C (case)" in html
     assert "randomly initialised network" in html
     # forest, KM per experiment, network curves, 2 attention and 3 Grad-CAM maps, the SCNA
-    # UMAP and an integrated-gradients figure per classifier
+    # UMAP and an integrated-gradients figure per classifier; the signature's figures, its
+    # DTI Grad-CAM and the radiogenomics volcano and pathway KM
     figures = 1 + 3 * len(EXPERIMENTS) + len(NETWORKS) + 2 + 3  # + calibration, ROC each
-    assert html.count("data:image/png;base64,") == figures + 1 + len(CLASSIFIERS)
+    figures += 1 + len(CLASSIFIERS) + len(SIGNATURE_FIGURES) + 1 + 2
+    assert html.count("data:image/png;base64,") == figures
+    assert "Signature dti_dls (seed 4)" in html and "Table 1: C-index (95% CI) and AIC" in html
+    assert "deep-learning nomogram" in html and "Radiogenomics" in html
     assert "Grad-CAM" in html and "MRI preprocessing" in html
     assert "seed-2 Table I layout" in html and "seed-2 Table II layout" in html
     assert "Integrated gradients of the subtype classifiers" in html
@@ -212,6 +223,53 @@ def test_every_imaged_patient_is_preprocessed_with_a_montage(run):
     assert sorted(radiomics.index) == patients
     assert {c.split("_")[0] for c in radiomics.columns} == {"t1ce", "t2"}
     assert radiomics.shape[1] > 150  # about 100 per sequence
+
+
+def test_every_dti_patient_has_16_slices_from_given_or_fitted_maps(run):
+    images = pd.read_csv(run / "resources/demo/smoke-seed0/images.tsv", sep="\t")
+    chans = images.groupby("patient_id")["channel"].agg(set)
+    raw = {p for p, c in chans.items() if {"dwi", "bval", "bvec"} <= c}
+    given = {p for p, c in chans.items() if {"fa", "md", "ad", "rd"} <= c}
+    masked = {p for p, c in chans.items() if "mask" in c}
+    assert raw and given and not raw & given  # the demo ships raw DWI for a few patients
+    qc = pd.read_csv(run / "results/dti/qc.tsv", sep="\t", keep_default_na=False)
+    assert sorted(qc["patient_id"]) == sorted(raw | given) and (qc["status"] == "ok").all()
+    qc = qc.set_index("patient_id")
+    assert set(qc.index[qc["map_source"] == "tensor_fit"]) == raw
+    weak = set(qc.index[qc["mask_source"] == "weak_network"])
+    assert weak == (raw | given) - masked  # the MRI stage's weak masks
+    for pid in qc.index:
+        stack = np.load(run / f"results/dti/slices/{pid}.npy")
+        assert stack.shape == (16, 32, 32) and np.isfinite(stack).all()
+        record = json.loads((run / f"results/dti/slices/{pid}.json").read_text())
+        z0, z1 = record["box"]["z"]
+        assert len(record["slices"]) == 4 and all(z0 <= z < z1 for z in record["slices"])
+        assert (run / f"results/dti/qc/{pid}.png").stat().st_size > 0
+    # the tensor fit gives back the demo's tumour FA range (0.12-0.42)
+    assert qc.loc[sorted(raw), "fa_mean"].astype(float).between(0.05, 0.5).all()
+
+
+def test_signature_analysis_of_the_dls(run):
+    folder = run / "results/signature/dti_dls"
+    groups = pd.read_csv(folder / "groups.tsv", sep="\t")
+    cutoff = groups["cutoff"].iloc[0]
+    train = groups.loc[groups["split"] == "train", "dls"]
+    assert train.quantile(0.1) <= cutoff <= train.quantile(0.9)  # X-tile range, training only
+    assert ((groups["dls"] >= cutoff) == (groups["group"] == "high")).all()
+    t1 = pd.read_csv(folder / "table1.tsv", sep="\t")
+    models = {"DLS", "clinicomolecular nomogram", "deep-learning nomogram"}
+    assert models <= set(t1["model"]) and "oracle (true risk)" in set(t1["model"])
+    assert set(t1.loc[t1["model"].isin(models), "split"]) == {"train", "val", "test"}
+    assert t1.loc[(t1["model"].isin(models)) & (t1["split"] == "train"), "aic"].notna().all()
+    hr = pd.read_csv(folder / "multivariable.tsv", sep="\t")
+    assert "dls" in set(hr["covariate"]) and {"age", "kps"} <= set(hr["covariate"])
+    for name in ("risk_groups.tsv", "nri.tsv", "decision_curves.tsv"):
+        assert len(pd.read_csv(folder / name, sep="\t")) > 0
+    for name in SIGNATURE_FIGURES:
+        assert (folder / f"{name}.png").stat().st_size > 0
+    summary = json.loads((folder / "radiogenomics/summary.json").read_text())
+    assert summary["splits"] == ["val", "test"] and summary["n_patients"] > 0
+    assert (run / "results/report/figures/dti_dls.dti_cam.png").stat().st_size > 0
 
 
 def test_scna_matrix_umap_and_pca_without_validation_or_test_patients(run):

@@ -98,7 +98,9 @@ CLASSIFIERS = [
 ]
 #: DTI: patients of the images sheet with the four maps or raw diffusion data (one job each);
 #: those without a mask row take the MRI stage's weak mask (mask.nii.gz of its preprocessing).
-_DTI_ROWS = IMAGES.groupby("patient_id")["channel"].agg(set) if len(IMAGES) else pd.Series()
+_DTI_ROWS = (
+    IMAGES.groupby("patient_id")["channel"].agg(set) if len(IMAGES) else pd.Series()
+)
 DTI_PATIENTS = sorted(
     p
     for p, chans in _DTI_ROWS.items()
@@ -388,7 +390,9 @@ def dti_patient_files(wildcards):
     sheet's, else the MRI stage's weak mask and record (a missing file is reported by the
     cohort stage and by the patient's own job)."""
     rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
-    wanted = rows[rows["channel"].isin(["fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask"])]
+    wanted = rows[
+        rows["channel"].isin(["fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask"])
+    ]
     files = {
         c: p for c, p in zip(wanted["channel"], wanted["path"]) if Path(p).exists()
     }
@@ -404,7 +408,9 @@ def dti_patient_files(wildcards):
 def dti_patient_params(wildcards):
     """Every DTI and mask path of ``{patient}`` in the images sheet (JSON)."""
     rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
-    wanted = rows[rows["channel"].isin(["fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask"])]
+    wanted = rows[
+        rows["channel"].isin(["fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask"])
+    ]
     return canonical(dict(zip(wanted["channel"], wanted["path"])))
 
 

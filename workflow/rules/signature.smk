@@ -1,7 +1,8 @@
 rule signature:
     """Seed 4: an experiment's risk as a signature. X-tile cutoff on training patients, risk
     groups with Kaplan-Meier, log-rank and G-rho tests; multivariable Cox; clinicomolecular
-    and signature nomograms (C-index and AIC per split, calibration, NRI, decision curves)."""
+    and signature nomograms (C-index and AIC per split, calibration, NRI, decision curves).
+    """
     input:
         predictions=f"{RESULTS}/predictions/{{experiment}}.tsv",
         samples=config["cohort"]["samples"],
