@@ -150,3 +150,52 @@ def test_cli_segmenter_gives_a_maskless_patient_its_weak_mask(raw_config, tmp_pa
     assert main([*args, "--segmenter", str(out / "weak" / "segmenter.pt")]) == 0
     record = json.loads((out / "preprocessed" / pids[-1] / "preprocess.json").read_text())
     assert record["mask_source"] == "weak_network"
+
+
+def test_cli_dti_slices_writes_the_16_slices_or_names_the_missing_map(
+    raw_config, tmp_path, mri_study, capsys
+):
+    """DTI maps on the study's grid -> the 16-slice stack; a missing map fails the patient's
+    job naming it; with dti.on_error skip the job succeeds and records why."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    pid = "TCGA-AA-0000"
+    files = mri_study(tmp_path / "study", seed=0)
+    mask = sitk.ReadImage(files["mask"])
+    tumor = sitk.GetArrayFromImage(mask) > 0
+    rows = [{"patient_id": pid, "channel": "mask", "path": files["mask"]}]
+    for name, (inside, outside) in {
+        "fa": (0.3, 0.5),
+        "md": (1.2e-3, 0.8e-3),
+        "ad": (1.5e-3, 1.2e-3),
+        "rd": (1.0e-3, 0.6e-3),
+    }.items():
+        image = sitk.GetImageFromArray(np.where(tumor, inside, outside).astype(np.float32))
+        image.CopyInformation(mask)
+        path = tmp_path / "study" / f"{name}.nii.gz"
+        sitk.WriteImage(image, str(path))
+        rows.append({"patient_id": pid, "channel": name, "path": str(path)})
+    pd.DataFrame(rows).to_csv(tmp_path / "images.tsv", sep="\t", index=False)
+    raw_config["cohort"]["images"] = str(tmp_path / "images.tsv")
+    raw_config["dti"] = {"slice_size": [24, 24]}
+    cfg = _config_file(raw_config, tmp_path)
+    out = tmp_path / "dti"
+    args = ["dti-slices", "--config", cfg, "--patient", pid, "--out-dir", str(out)]
+    assert main(args) == 0
+    stack = np.load(out / "slices" / f"{pid}.npy")
+    assert stack.shape == (16, 24, 24)
+    np.testing.assert_allclose(stack[:4, 12, 12], 0.3, rtol=1e-5)  # FA inside the tumour
+    np.testing.assert_allclose(stack[4:8, 12, 12], 1.2, rtol=1e-5)  # MD in 1e-3 mm^2/s
+    record = json.loads((out / "slices" / f"{pid}.json").read_text())
+    assert record["map_source"] == "given" and record["mask_source"] == "ground_truth"
+    assert (out / "qc" / f"{pid}.png").is_file()
+    (tmp_path / "study" / "rd.nii.gz").unlink()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"patient {pid}" in err and "rd.nii.gz" in err
+    raw_config["dti"]["on_error"] = "skip"
+    cfg = _config_file(raw_config, tmp_path)
+    assert main(["dti-slices", "--config", cfg, "--patient", pid, "--out-dir", str(out)]) == 0
+    record = json.loads((out / "slices" / f"{pid}.json").read_text())
+    assert record["status"] == "skipped" and "rd.nii.gz" in record["reason"]

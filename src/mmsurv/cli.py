@@ -15,6 +15,11 @@ mmsurv segmenter --config config/config.yaml --out-dir results/mri
 mmsurv mri-preprocess --config config/config.yaml --patient MASKLESS_ID --out-dir results/mri \
     --segmenter results/mri/weak/segmenter.pt
 mmsurv radiomics --config config/config.yaml --patient PATIENT_ID --out-dir results/mri
+mmsurv dti-slices --config config/config.yaml --patient PATIENT_ID --out-dir results/dti \
+    --mri-dir results/mri
+mmsurv signature --config config/config.yaml --experiment dti_dls \
+    --predictions results/predictions/dti_dls.tsv --out-dir results/signature/dti_dls \
+    --rna results/omics/rna.parquet
 mmsurv train --config config/config.yaml --experiment clinical_small_coxph --fold 0 \\
     --cohort results/cohort/cohort.tsv --splits os=results/splits/os.tsv \\
     --out-dir results/models/clinical_small_coxph/fold0
@@ -144,6 +149,32 @@ def _parser() -> argparse.ArgumentParser:
         help="reads OUT_DIR/preprocessed/PATIENT/, writes OUT_DIR/radiomics/PATIENT.tsv",
     )
 
+    dt = with_config(
+        sub.add_parser("dti-slices", help="one patient's 16-slice DTI input (maps or tensor fit)")
+    )
+    dt.add_argument("--patient", required=True, help="patient_id of the images sheet")
+    dt.add_argument(
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="writes OUT_DIR/slices/PATIENT.npy and .json and OUT_DIR/qc/PATIENT.png",
+    )
+    dt.add_argument(
+        "--mri-dir",
+        type=Path,
+        help="the MRI stage's folder: its weak mask for a patient without a mask row",
+    )
+
+    sig = with_config(
+        sub.add_parser("signature", help="seed-4 analysis of an experiment's risk (and RNA)")
+    )
+    sig.add_argument("--experiment", required=True)
+    sig.add_argument("--predictions", type=Path, required=True, help="predictions/{exp}.tsv")
+    sig.add_argument("--out-dir", type=Path, required=True, help="results/signature/{exp}")
+    sig.add_argument(
+        "--rna", type=Path, help="omics/rna.parquet: also the radiogenomics (cohort.gene_sets)"
+    )
+
     t = with_config(sub.add_parser("train", help="train one (experiment, fold)"))
     t.add_argument("--experiment", required=True)
     t.add_argument("--fold", type=int, default=0)
@@ -212,6 +243,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         stages.run_mri_segmenter(
             config, records, weak / "segmenter.pt", weak / "segmenter.json", args.threads
         )
+    elif args.command == "dti-slices":
+        _dti_command(config, args)
+    elif args.command == "signature":
+        _signature_command(config, args)
     elif args.command == "train":
         stages.run_train(
             config,
@@ -239,6 +274,73 @@ def _dispatch(args: argparse.Namespace) -> int:
             out / "metrics" / f"{args.experiment}.subgroups.tsv",
         )
     return 0
+
+
+def _dti_command(config: dict, args: argparse.Namespace) -> None:
+    """``mmsurv dti-slices`` for one patient of the configured images sheet."""
+    from mmsurv import stages
+    from mmsurv.plan import images_table
+
+    rows = images_table(config)
+    rows = rows[rows["patient_id"] == args.patient]
+    if rows.empty:
+        raise KeyError(f"patient {args.patient!r} is not in the images sheet")
+    wanted = ("fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask")
+    files = {c: p for c, p in zip(rows["channel"], rows["path"], strict=True) if c in wanted}
+    mri = None if args.mri_dir is None else args.mri_dir / "preprocessed" / args.patient
+    outputs = {
+        "slices": args.out_dir / "slices" / f"{args.patient}.npy",
+        "record": args.out_dir / "slices" / f"{args.patient}.json",
+        "montage": args.out_dir / "qc" / f"{args.patient}.png",
+    }
+    stages.run_dti_slices(
+        config,
+        args.patient,
+        files,
+        outputs,
+        mri_mask=None if mri is None else str(mri / "mask.nii.gz"),
+        mri_record=None if mri is None else str(mri / "preprocess.json"),
+    )
+
+
+def _signature_command(config: dict, args: argparse.Namespace) -> None:
+    """``mmsurv signature``: the files of the signature and radiogenomics rules."""
+    import json
+
+    from mmsurv import stages
+    from mmsurv.config import clinical_set
+
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    tables = ("groups", "risk_groups", "multivariable", "table1", "nri")
+    outputs = {k: out / f"{k}.tsv" for k in tables}
+    outputs |= {
+        "decision": out / "decision_curves.tsv",
+        "km": out / "km.png",
+        "calibration": out / "calibration.png",
+        "decision_plot": out / "decision_curves.png",
+        "nomogram": out / "nomogram.png",
+        "nomogram_cm": out / "nomogram_clinicomolecular.png",
+    }
+    numeric = config["clinical"]["numeric"]
+    factors = clinical_set(config, config["signature"]["factors"])
+    variables = {v: "numeric" if v in numeric else "categorical" for v in factors}
+    stages.run_signature(config, args.experiment, args.predictions, variables, outputs)
+    if args.rna is not None:
+        rg = out / "radiogenomics"
+        rg.mkdir(exist_ok=True)
+        names = ("deg", "enrichment", "pathway_correlation", "pathway_km")
+        files = {k: rg / f"{k}.tsv" for k in names}
+        files["correlation"] = files.pop("pathway_correlation")
+        files |= {
+            "summary": rg / "summary.json",
+            "volcano": rg / "volcano.png",
+            "pathway_km_plot": rg / "pathway_km.png",
+        }
+        summary = stages.run_radiogenomics(
+            config, args.experiment, outputs["groups"], args.rna, files
+        )
+        log.info("radiogenomics: %s", json.dumps(summary, default=str))
 
 
 def _wsi_command(config: dict, args: argparse.Namespace) -> None:
