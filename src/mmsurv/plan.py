@@ -56,7 +56,17 @@ def configured_modalities(config: Mapping[str, Any]) -> set[str]:
         path = config["cohort"].get(key)
         if path and _has_rows(path):
             found.update(modalities)
+    if "dti" in found and not _has_dti_rows(config["cohort"]["images"]):
+        found.discard("dti")  # an MRI-only images sheet
     return found
+
+
+def _has_dti_rows(path: str | Path) -> bool:
+    """Whether the images sheet has a DTI map or raw diffusion row."""
+    import pandas as pd
+
+    channels = pd.read_csv(path, sep="\t", usecols=["channel"], dtype=str)["channel"]
+    return bool(channels.isin(["fa", "md", "ad", "rd", "dwi"]).any())
 
 
 def plan_experiments(config: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
