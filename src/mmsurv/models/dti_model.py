@@ -34,13 +34,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from monai.networks.nets import resnet34
 from torch import nn
 
 from mmsurv._torch import load_weights
-from mmsurv.models.mri_model import _augmenter, _MRISurvivalModel, _own_params, _Patients
+from mmsurv.models.mri_model import _augmenter, _MRISurvivalModel, _own_params
 
 __all__ = ["DTIDLSModel", "DLSNet", "read_slices", "slice_channel_names", "DTI_MAPS"]
 
@@ -117,6 +116,8 @@ class DTIDLSModel(_MRISurvivalModel):
 
     main_head = "image"
     cam_layer = DLS_CAM_LAYER
+    input_column = "dti"
+    input_what = "DTI slices (.npy)"
 
     def __init__(
         self,
@@ -169,33 +170,8 @@ class DTIDLSModel(_MRISurvivalModel):
         )
         return load_weights(image, self.weights, what, self.seed)
 
-    def _encode(self, X: pd.DataFrame) -> _Patients:
-        """The patients' (C, H, W) slice stacks, checked to share one shape."""
-        if not X.index.is_unique:
-            dup = X.index[X.index.duplicated()].unique()
-            raise ValueError(f"duplicate patient ids {list(dup[:5])}")
-        if "dti" not in X:
-            raise ValueError("X has no 'dti' column (slices .npy file per patient)")
-        ids = X.index.astype(str).to_numpy()
-        expected = getattr(self, "input_shape_", None)
-        images = None
-        for i, (u, path) in enumerate(zip(ids, X["dti"], strict=True)):
-            v = read_slices(path, u)
-            shape = tuple(int(s) for s in v.shape)
-            expected = expected or shape
-            if shape != expected:
-                raise ValueError(
-                    f"patient {u}: DTI slices of shape {shape}, expected {expected} (all "
-                    "patients' slices must share one size: dti.slice_size)"
-                )
-            if images is None:
-                images = np.empty((len(ids), *shape), dtype=np.float32)
-            images[i] = v
-        return _Patients(
-            ids=ids,
-            images=torch.empty(0) if images is None else torch.from_numpy(images),
-            clinical=None,
-        )
+    def _read_input(self, path: Any, patient: str) -> np.ndarray:
+        return read_slices(path, patient)
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

@@ -295,30 +295,40 @@ class _MRISurvivalModel(SurvivalModel):
         finally:
             torch.set_num_threads(previous)
 
+    #: Input table column holding each patient's network input file, and its description.
+    input_column: ClassVar[str] = "mri"
+    input_what: ClassVar[str] = "MRI crop"
+
+    def _read_input(self, path: Any, patient: str) -> np.ndarray:
+        """One patient's network input, (C, D, H, W), checked for DenseNet-121's size."""
+        v = read_crop(path, self.channels, patient)
+        if min(v.shape[1:]) < MIN_INPUT_SIZE:
+            raise ValueError(
+                f"patient {patient}: MRI crop of spatial size {tuple(v.shape[1:])}; "
+                f"DenseNet-121 needs at least {MIN_INPUT_SIZE} voxels per axis"
+            )
+        return v
+
     def _encode(self, X: pd.DataFrame) -> _Patients:
-        """Volumes (and clinical vectors) of the patients of ``X``, checked."""
+        """Inputs (and clinical vectors) of the patients of ``X``, checked to share one shape."""
         if not X.index.is_unique:
             dup = X.index[X.index.duplicated()].unique()
             raise ValueError(f"duplicate patient ids {list(dup[:5])}")
-        if "mri" not in X:
-            raise ValueError("X has no 'mri' column (crop.npz file per patient)")
+        column = self.input_column
+        if column not in X:
+            raise ValueError(f"X has no {column!r} column ({self.input_what} file per patient)")
         ids = X.index.astype(str).to_numpy()
         expected = getattr(self, "input_shape_", None)
         images = None
-        for i, (u, path) in enumerate(zip(ids, X["mri"], strict=True)):
-            v = read_crop(path, self.channels, u)
+        for i, (u, path) in enumerate(zip(ids, X[column], strict=True)):
+            v = self._read_input(path, u)
             shape = tuple(int(s) for s in v.shape)
             if expected is None:
                 expected = shape
             if shape != expected:
                 raise ValueError(
-                    f"patient {u}: MRI crop of shape {shape}, expected {expected} (all crops "
-                    "must share one size)"
-                )
-            if min(shape[1:]) < MIN_INPUT_SIZE:
-                raise ValueError(
-                    f"patient {u}: MRI crop of spatial size {shape[1:]}; DenseNet-121 needs at "
-                    f"least {MIN_INPUT_SIZE} voxels per axis"
+                    f"patient {u}: {self.input_what} of shape {shape}, expected {expected} "
+                    "(all patients' inputs must share one size)"
                 )
             if images is None:  # filled in place: no second copy of the cohort's volumes
                 images = np.empty((len(ids), *shape), dtype=np.float32)
