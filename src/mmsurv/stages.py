@@ -718,6 +718,7 @@ def run_radiogenomics(
         config["cohort"]["gene_sets"],
         outputs,
         seed=int(config["seed"]),
+        cutoff_quantiles=tuple(config["signature"]["cutoff_quantiles"]),
     )
 
 

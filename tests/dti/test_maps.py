@@ -200,10 +200,16 @@ def test_too_few_or_coplanar_directions_are_errors(tmp_path: Path) -> None:
         fit_tensor(dwi, *_write_fsl(coplanar, bvals, bvecs))
 
 
-def _write_maps(folder: Path, reference: sitk.Image, values: float = 0.5) -> dict[str, str]:
+GIVEN = {"fa": 0.5, "md": 0.8e-3, "ad": 1.4e-3, "rd": 0.5e-3}  # constant maps, FA and mm^2/s
+
+
+def _write_maps(
+    folder: Path, reference: sitk.Image, values: dict[str, float] = GIVEN
+) -> dict[str, str]:
     files = {}
-    for k, name in enumerate(MAPS):
-        image = sitk.GetImageFromArray(np.full(reference.GetSize()[::-1], values + k, np.float32))
+    for name in MAPS:
+        shape = reference.GetSize()[::-1]
+        image = sitk.GetImageFromArray(np.full(shape, values[name], np.float32))
         image.CopyInformation(reference)
         files[name] = str(folder / f"{name}.nii.gz")
         sitk.WriteImage(image, files[name])
@@ -216,7 +222,7 @@ def test_load_maps_chooses_its_source(tmp_path: Path) -> None:
     given = _write_maps(tmp_path, _reference())
     maps, source = load_maps(given, "P2")
     assert source == "given" and list(maps) == list(MAPS)
-    assert sitk.GetArrayFromImage(maps["ad"]).mean() == pytest.approx(2.5)
+    assert sitk.GetArrayFromImage(maps["ad"]).mean() == pytest.approx(1.4e-3)
     maps, source = load_maps({**raw, **given}, "P2")
     assert source == "given"
     maps, source = load_maps(raw, "P2", fit_method="OLS")
@@ -224,6 +230,22 @@ def test_load_maps_chooses_its_source(tmp_path: Path) -> None:
     partial = {k: v for k, v in {**raw, **given}.items() if k not in ("rd", "bvec")}
     with pytest.raises(VolumeError, match=r"patient P2.*missing rd.*missing bvec.*ad, bval"):
         load_maps(partial, "P2")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("md", 0.8, r"MD map must be in mm\^2/s.*median 0\.8"),  # 10^-3 mm^2/s
+        ("rd", 5e-10, r"RD map must be in mm\^2/s"),  # m^2/s
+        ("fa", 500.0, r"FA map must lie in \[0, 1\]"),  # FA x 1000
+    ],
+)
+def test_given_maps_in_other_units_are_errors(
+    tmp_path: Path, name: str, value: float, message: str
+) -> None:
+    files = _write_maps(tmp_path, _reference(), {**GIVEN, name: value})
+    with pytest.raises(VolumeError, match=rf"patient P4.*{name}\.nii\.gz.*{message}"):
+        load_maps(files, "P4")
 
 
 def test_given_maps_must_share_one_grid(tmp_path: Path) -> None:

@@ -156,3 +156,28 @@ def test_no_training_event_is_a_clear_error(tmp_path):
     preds.loc[preds["split"] == "train", "event"] = 0
     with pytest.raises(ValueError, match="no training patient with an event"):
         _run(tmp_path, preds, samples)
+
+
+def test_a_factor_missing_for_every_training_patient_is_left_out(tmp_path):
+    preds, samples, _ = _cohort()
+    train_ids = preds.loc[preds["split"] == "train", "patient_id"]
+    samples.loc[samples["patient_id"].isin(train_ids), "kps"] = np.nan
+    samples.loc[samples["patient_id"].isin(train_ids), "sex"] = "F"  # one value only
+    summary, outputs = _run(tmp_path, preds, samples)
+    assert set(summary["dropped_factors"]) == {"kps", "sex"}
+    assert "no value" in summary["dropped_factors"]["kps"]
+    terms = " ".join(read_tsv(outputs["multivariable"]).iloc[:, 0].astype(str))
+    assert "age" in terms and "kps" not in terms and "sex" not in terms
+
+
+def test_without_test_patients_the_curves_are_empty_not_a_crash(tmp_path):
+    preds, samples, _ = _cohort()
+    preds.loc[preds["split"] == "test", "split"] = "val"
+    summary, outputs = _run(tmp_path, preds, samples)
+    assert "test" not in summary["n"]
+    assert read_tsv(outputs["decision"]).empty
+    for key in PNGS:
+        assert outputs[key].stat().st_size > 0
+    t1 = read_tsv(outputs["table1"])
+    assert (t1.loc[t1["split"] == "test", "n"] == 0).all()
+    assert t1.loc[t1["split"] == "val", "c_index"].notna().all()

@@ -67,8 +67,14 @@ def _cohort(tmp_path, seed: int = 0):
     return path, counts, expression, gmt
 
 
-def _run(tmp_path, counts_given=True, settings=SETTINGS):
+def _run(tmp_path, counts_given=True, settings=SETTINGS, drop_rna=(), train_events=True):
     groups, counts, expression, gmt = _cohort(tmp_path)
+    expression = expression.drop(index=list(drop_rna))
+    counts = counts.drop(index=list(drop_rna))
+    if not train_events:
+        table = pd.read_csv(groups, sep="\t")
+        table.loc[table["split"] == "train", "event"] = 0
+        table.to_csv(groups, sep="\t", index=False)
     outputs = {
         k: tmp_path / f"{k}.{'png' if 'plot' in k or k == 'volcano' else 'tsv'}" for k in KEYS
     }
@@ -118,3 +124,48 @@ def test_without_counts_no_degs_and_the_summary_says_why(tmp_path):
     assert read_tsv(outputs["deg"]).empty
     assert summary["enriched"] == [] and summary["correlated"] == []
     assert outputs["pathway_km_plot"].is_file()
+
+
+def test_correlation_fdr_is_taken_over_the_enriched_sets_only(result):
+    summary, outputs = result
+    corr = read_tsv(outputs["correlation"]).set_index("term")
+    enriched = corr[corr["enriched"].astype(bool)]
+    assert len(enriched) >= 1
+    assert corr.loc[~corr["enriched"].astype(bool), "fdr_enriched"].isna().all()
+    from scipy import stats
+
+    expected = stats.false_discovery_control(enriched["p_value"].to_numpy(), method="bh")
+    np.testing.assert_allclose(enriched["fdr_enriched"].to_numpy(), expected)
+    assert corr["fdr"].notna().all()  # the all-sets FDR is kept for every scored set
+
+
+def _assert_empty_but_complete(summary, outputs):
+    for key in ("deg", "enrichment", "correlation", "pathway_km"):
+        assert read_tsv(outputs[key]).empty, key
+    for key in ("volcano", "pathway_km_plot"):
+        assert outputs[key].stat().st_size > 0
+    assert json.loads(outputs["summary"].read_text())["notes"] == summary["notes"]
+
+
+def test_too_few_held_out_patients_with_rna_gives_empty_tables_and_a_note(tmp_path):
+    held_out = [f"P{i:03d}" for i in range(24, N)]
+    summary, outputs = _run(tmp_path, drop_rna=held_out[2:])  # 2 analysed patients left
+    assert summary["n_patients"] == 2
+    assert any("Only 2 patient(s)" in n for n in summary["notes"])
+    _assert_empty_but_complete(summary, outputs)
+
+
+def test_no_gene_set_of_allowed_size_gives_a_note(tmp_path):
+    summary, outputs = _run(tmp_path, settings={**SETTINGS, "min_set_size": 100})
+    assert any("No gene set" in n for n in summary["notes"])
+    assert read_tsv(outputs["enrichment"]).empty and read_tsv(outputs["correlation"]).empty
+    assert not read_tsv(outputs["deg"]).empty  # DEGs do not need gene sets
+
+
+def test_no_training_event_skips_the_pathway_cut_with_a_note(tmp_path):
+    summary, outputs = _run(tmp_path, train_events=False)
+    assert summary["correlated"] == ["PLANTED"]
+    assert any("no training patient with RNA-seq has an event" in n for n in summary["notes"])
+    assert "pathway_cutoff" not in summary
+    assert read_tsv(outputs["pathway_km"]).empty
+    assert outputs["pathway_km_plot"].stat().st_size > 0

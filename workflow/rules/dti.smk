@@ -22,7 +22,8 @@ rule dti_slices:
         "../envs/mri.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        # a tensor fit holds the float64 DWI several times over: about 40x its .nii.gz size
+        mem_mb=lambda wildcards, input: max(4000, int(40 * input.size_mb)),
         runtime=30,
     params:
         files=dti_patient_params,

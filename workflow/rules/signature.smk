@@ -46,7 +46,9 @@ rule signature:
         signature=config_param(config["signature"]),
         variables=signature_variables,
         bootstrap=config["evaluation"]["bootstrap"],
+        calibration_bins=config["evaluation"]["calibration_bins"],
         seed=config["seed"],
+        truth=config["cohort"].get("truth"),
     script:
         "../scripts/signature.py"
 
@@ -59,6 +61,7 @@ rule radiogenomics:
         groups=f"{RESULTS}/signature/{{experiment}}/groups.tsv",
         rna=f"{RESULTS}/omics/rna.parquet",
         counts=config["cohort"].get("rna") or [],
+        samples=config["cohort"]["samples"],
         gene_sets=config["cohort"]["gene_sets"],
     output:
         deg=f"{RESULTS}/signature/{{experiment}}/radiogenomics/deg.tsv",
@@ -88,6 +91,8 @@ rule radiogenomics:
     params:
         radiogenomics=config_param(config["radiogenomics"]),
         rna_values=config["omics"]["rna_values"],
+        id_pattern=config["cohort"]["id_pattern"],
+        cutoff_quantiles=config["signature"]["cutoff_quantiles"],
         seed=config["seed"],
     script:
         "../scripts/radiogenomics.py"

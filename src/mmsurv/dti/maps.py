@@ -155,6 +155,15 @@ def _gradients(
             bvec_path,
             who,
         )
+    shells = sorted({round(float(b), -2) for b in bvals[~gtab.b0s_mask]})
+    if len(shells) > 1 and shells[-1] > 1500.0:
+        _log.warning(
+            "patient %s: multi-shell DWI (shells ~%s s/mm^2): the tensor is fitted to every "
+            "volume; the high shells bias MD/AD/RD downwards (non-Gaussian diffusion). Give a "
+            "single-shell (b ~1000) series or the maps themselves.",
+            patient,
+            ", ".join(f"{b:g}" for b in shells),
+        )
     if float(bvals.max()) < 100.0:
         _log.warning(
             "patient %s: largest b-value %g: b-values are expected in s/mm^2 (e.g. 1000)",
@@ -265,10 +274,48 @@ def fit_tensor(
 # --- choosing the source --------------------------------------------------------------------
 
 
+#: Accepted median of a given diffusivity map's non-zero voxels, mm^2/s (brain tissue is about
+#: 0.7e-3, free water 3e-3): values outside are maps in other units (1e-3 mm^2/s, m^2/s).
+DIFFUSIVITY_RANGE = (1e-4, 1e-2)
+
+
+def _check_units(name: str, image: sitk.Image, path: str | os.PathLike, who: str | None) -> None:
+    """Refuse a given map whose values are not in the units mmsurv expects: FA in [0, 1]
+    (99th percentile of the non-zero voxels at most 1.01), MD/AD/RD in mm^2/s (median of the
+    non-zero voxels within :data:`DIFFUSIVITY_RANGE`)."""
+    values = sitk.GetArrayViewFromImage(image).astype(np.float64, copy=False).ravel()
+    values = values[np.isfinite(values) & (values != 0)]
+    if values.size == 0:
+        raise VolumeError(f"the DTI map {name!r} has no non-zero voxel", path, who)
+    if name == "fa":
+        top = float(np.percentile(values, 99))
+        if values.min() < 0 or top > 1.01:
+            raise VolumeError(
+                f"the FA map must lie in [0, 1]; its non-zero voxels span {values.min():.3g} to "
+                f"{values.max():.3g} (99th percentile {top:.3g}): scaled FA (e.g. x1000)?",
+                path,
+                who,
+            )
+        return
+    median = float(np.median(values))
+    lo, hi = DIFFUSIVITY_RANGE
+    if not lo <= median <= hi:
+        raise VolumeError(
+            f"the {name.upper()} map must be in mm^2/s (median of brain voxels {lo:g} to "
+            f"{hi:g}, about 7e-4 in tissue); its non-zero voxels have median {median:.3g}: "
+            "convert it (e.g. x1e-3 from 10^-3 mm^2/s or um^2/ms, x1e6 from m^2/s)",
+            path,
+            who,
+        )
+
+
 def _given_maps(files: Mapping[str, str | os.PathLike], patient: str) -> dict[str, sitk.Image]:
-    """Read the four given maps and check that they share the grid of ``fa``."""
+    """Read the four given maps, check their units (:func:`_check_units`) and that they share
+    the grid of ``fa``."""
     who = _who(patient)
     maps = {name: read_volume(files[name], who) for name in MAPS}
+    for name in MAPS:
+        _check_units(name, maps[name], files[name], who)
     for name in MAPS[1:]:
         check_same_geometry(
             maps[name],
@@ -306,8 +353,9 @@ def load_maps(
     Raises
     ------
     VolumeError
-        Neither complete (listing what the patient has), given maps of different grids, or
-        any error of :func:`fit_tensor`.
+        Neither complete (listing what the patient has), given maps of different grids or in
+        other units (FA outside [0, 1], diffusivities not in mm^2/s), or any error of
+        :func:`fit_tensor`.
     """
     if all(name in files for name in MAPS):
         return _given_maps(files, patient), "given"

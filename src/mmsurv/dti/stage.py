@@ -55,6 +55,7 @@ QC_COLUMNS = [
     "map_source",
     "mask_source",
     "resampled_to_mask",
+    "tumor_in_maps",
     "box_depth",
     "box_height",
     "box_width",
@@ -355,13 +356,15 @@ def prepare_one_patient(
             out_montage=out_montage,
             mask_source=source,
         )
-    except VolumeError as err:
+    except (VolumeError, np.linalg.LinAlgError, RuntimeError, MemoryError) as err:
+        # bad input (VolumeError) or a numerical / library failure on this patient's data
         if dti["on_error"] != "skip":
             raise
-        _log.warning("patient %s skipped (dti.on_error: skip): %s", patient, err)
+        reason = str(err) if isinstance(err, VolumeError) else f"{type(err).__name__}: {err}"
+        _log.warning("patient %s skipped (dti.on_error: skip): %s", patient, reason)
         _write_npy(np.zeros((0,), np.float32), out_slices)
-        skip_figure(patient, str(err), out_montage)
-        write_record(skipped_record(patient, str(err)), out_record)
+        skip_figure(patient, reason, out_montage)
+        write_record(skipped_record(patient, reason), out_record)
         return False
     return True
 
@@ -378,7 +381,8 @@ def qc_table(records: Sequence[Mapping[str, Any] | str | os.PathLike]) -> pd.Dat
     -------
     pandas.DataFrame
         ``patient_id``, ``status`` (ok / skipped), ``reason``, ``map_source``,
-        ``mask_source``, ``resampled_to_mask``, ``box_depth`` / ``box_height`` /
+        ``mask_source``, ``resampled_to_mask``, ``tumor_in_maps`` (share of tumour voxels
+        inside the maps' extent), ``box_depth`` / ``box_height`` /
         ``box_width`` (voxels of the tight tumour box), ``{map}_mean`` (inside the tumour;
         FA unitless, diffusivities in 10^-3 mm^2/s). Empty strings / NaN for a skipped one.
     """
@@ -399,6 +403,7 @@ def qc_table(records: Sequence[Mapping[str, Any] | str | os.PathLike]) -> pd.Dat
                 "map_source": rec.get("map_source", ""),
                 "mask_source": rec.get("mask_source", ""),
                 "resampled_to_mask": rec.get("resampled_to_mask"),
+                "tumor_in_maps": rec.get("tumor_in_maps"),
                 **extent,
                 **{f"{name}_mean": means.get(name) for name in MAPS},
             }

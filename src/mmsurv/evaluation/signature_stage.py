@@ -16,7 +16,10 @@ deep-learning signature, DLS) on the configured endpoint and the first fold:
    curves on the test split; the nomogram figures.
 
 Patients with no value of the signature (not imaged) are not part of the analysis; missing
-clinical factors are imputed inside the nomograms from training patients.
+clinical factors are imputed inside the nomograms from training patients. A factor with no
+value, or a single value, among the training patients cannot enter a Cox model: it is left
+out of every model with a warning in the log (``summary["dropped_factors"]``). Without test
+patients the calibration and decision curves are left empty (figures say why).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from mmsurv.evaluation.signature import (
 )
 from mmsurv.io import read_tsv, write_tsv
 
-__all__ = ["SPLITS", "MODEL_NAMES", "signature_table", "analyse_signature"]
+__all__ = ["SPLITS", "MODEL_NAMES", "signature_table", "usable_factors", "analyse_signature"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,24 @@ def signature_table(
     return table.reset_index(drop=True)
 
 
+def usable_factors(
+    train: pd.DataFrame, variables: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Split ``variables`` (factor -> kind) into those a Cox model can fit on the training
+    rows ``train`` and those it cannot, with the reason (no value, or one value only)."""
+    kept: dict[str, str] = {}
+    dropped: dict[str, str] = {}
+    for name, kind in variables.items():
+        values = train[name].dropna()
+        if values.empty:
+            dropped[name] = "no value among the training patients"
+        elif values.nunique() < 2:
+            dropped[name] = f"a single value ({values.iloc[0]}) among the training patients"
+        else:
+            kept[name] = kind
+    return kept, dropped
+
+
 def _horizon_risk(model: Any, table: pd.DataFrame, days: float) -> np.ndarray:
     """Predicted probability of the event by ``days``: ``1 - S(days | x)``, shape (n,)."""
     return 1.0 - model.survival_at(table, [days])[:, 0]
@@ -122,6 +143,47 @@ def _oracle_rows(table: pd.DataFrame, truth: pd.DataFrame | None) -> list[dict[s
                 }
             )
     return rows
+
+
+def _test_curves(
+    experiment: str,
+    table: pd.DataFrame,
+    test: pd.DataFrame,
+    models: Mapping[str, Any],
+    sig: Mapping[str, Any],
+    days: float,
+    outputs: Mapping[str, str | Path],
+    n_bins: int,
+) -> None:
+    """Calibration (``horizons_years``) and decision curves (``days``) on the test split."""
+    clinical, combined = models[MODEL_NAMES["clinical"]], models[MODEL_NAMES["combined"]]
+    curves = calibration_curves(
+        table,
+        {MODEL_NAMES["clinical"]: clinical, MODEL_NAMES["combined"]: combined},
+        split="test",
+        horizons_years=list(sig["horizons_years"]),
+        n_bins=n_bins,
+    )
+    plot_calibration(curves, outputs["calibration"], f"{experiment}: calibration (test split)")
+
+    dca = {}
+    for name, model in models.items():
+        dca[name] = decision_curve(
+            test["time"].to_numpy(float),
+            test["event"].to_numpy(int),
+            _horizon_risk(model, test, days),
+            days,
+            THRESHOLDS,
+        )
+    write_tsv(
+        pd.concat([c.assign(model=name) for name, c in dca.items()], ignore_index=True),
+        outputs["decision"],
+    )
+    plot_decision_curves(
+        dca,
+        outputs["decision_plot"],
+        f"{experiment}: decision curves at {sig['nri_years']} y (test split)",
+    )
 
 
 def analyse_signature(
@@ -159,12 +221,15 @@ def analyse_signature(
     """
     sig = config["signature"]
     n_boot, seed = int(config["evaluation"]["bootstrap"]), int(config["seed"])
-    numeric = [v for v, kind in variables.items() if kind == "numeric"]
-    categorical = [v for v, kind in variables.items() if kind == "categorical"]
     table = signature_table(read_tsv(predictions), samples, sig["endpoint"], [*variables])
     train = table[table["split"] == "train"]
     if train.empty or not train["event"].any():
         raise ValueError(f"{experiment}: no training patient with an event on {sig['endpoint']}")
+    variables, dropped = usable_factors(train, variables)
+    for name, why in dropped.items():
+        log.warning("%s: clinical factor %r left out of the Cox models: %s", experiment, name, why)
+    numeric = [v for v, kind in variables.items() if kind == "numeric"]
+    categorical = [v for v, kind in variables.items() if kind == "categorical"]
 
     # 1. risk groups: the X-tile cut of training patients, applied unchanged to the rest
     xt = xtile_cutoff(
@@ -201,6 +266,13 @@ def analyse_signature(
 
     # 2-3. nomograms and the multivariable model, fitted on training patients only
     penalizer = float(sig["penalizer"])
+    if penalizer > 0:
+        log.warning(
+            "%s: signature.penalizer %g: the hazard ratios are shrunk and their Wald intervals "
+            "and p-values ignore the penalty (not valid inference); use 0 for the HR table",
+            experiment,
+            penalizer,
+        )
     clinical = fit_nomogram(table, numeric, categorical, penalizer=penalizer)
     combined = fit_nomogram(table, numeric, categorical, signature="dls", penalizer=penalizer)
     alone = fit_nomogram(table, [], [], signature="dls", penalizer=penalizer)
@@ -218,16 +290,18 @@ def analyse_signature(
     write_tsv(t1, outputs["table1"])
 
     test = table[table["split"] == "test"]
-    curves = calibration_curves(
-        table,
-        {MODEL_NAMES["clinical"]: clinical, MODEL_NAMES["combined"]: combined},
-        split="test",
-        horizons_years=list(sig["horizons_years"]),
-        n_bins=int(config["evaluation"]["calibration_bins"]),
-    )
-    plot_calibration(curves, outputs["calibration"], f"{experiment}: calibration (test split)")
-
     days = float(sig["nri_years"]) * DAYS_PER_YEAR
+    if test.empty:
+        from mmsurv.mri.stage import skip_figure
+
+        log.warning("%s: no test patients: no calibration or decision curves", experiment)
+        for key in ("calibration", "decision_plot"):
+            skip_figure(experiment, "no test patients", outputs[key])
+        columns = ["threshold", "net_benefit", "treat_all", "treat_none", "n_treated", "model"]
+        write_tsv(pd.DataFrame(columns=columns), outputs["decision"])
+    else:
+        n_bins = int(config["evaluation"]["calibration_bins"])
+        _test_curves(experiment, table, test, models, sig, days, outputs, n_bins)
     nri_rows = []
     for split in SPLITS:
         part = table[table["split"] == split]
@@ -245,24 +319,6 @@ def analyse_signature(
         nri_rows.append({"split": split, "horizon_years": sig["nri_years"], **res})
     write_tsv(pd.DataFrame(nri_rows), outputs["nri"])
 
-    dca = {}
-    for name, model in models.items():
-        dca[name] = decision_curve(
-            test["time"].to_numpy(float),
-            test["event"].to_numpy(int),
-            _horizon_risk(model, test, days),
-            days,
-            THRESHOLDS,
-        )
-    write_tsv(
-        pd.concat([c.assign(model=name) for name, c in dca.items()], ignore_index=True),
-        outputs["decision"],
-    )
-    plot_decision_curves(
-        dca,
-        outputs["decision_plot"],
-        f"{experiment}: decision curves at {sig['nri_years']} y (test split)",
-    )
     horizons = list(sig["horizons_years"])
     plot_nomogram(
         combined,
@@ -284,6 +340,7 @@ def analyse_signature(
         "cutoff": xt.cutoff,
         "statistic": xt.statistic,
         "n": table["split"].value_counts().to_dict(),
+        "dropped_factors": dropped,
     }
     log.info("%s: %s", experiment, json.dumps(summary, default=str))
     return summary

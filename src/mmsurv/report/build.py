@@ -293,7 +293,8 @@ def render_report(
     (:func:`mmsurv.report.subtypes.label_oracle`); ``scna_umap``: the SCNA UMAP figure;
     ``attributions``: classifier experiment -> integrated-gradients figure; ``signatures``:
     experiment -> its seed-4 folder ``results/signature/{experiment}``; ``dti_cam``: DTI
-    network -> its Grad-CAM figure; ``dti_qc``: ``results/dti/qc.tsv``.
+    network -> its Grad-CAM figure; ``dti_qc``: ``results/dti/qc.tsv`` (shown with the
+    signatures of experiments that read DTI).
     """
     from mmsurv.report.signature import signature_section
     from mmsurv.report.subtypes import table1, table2
@@ -380,7 +381,13 @@ def render_report(
         scna_umap=_png(scna_umap) if scna_umap else None,
         attributions=[(name, _png(p)) for name, p in (attributions or {}).items()],
         signatures=[
-            signature_section(name, folder, _png, (dti_cam or {}).get(name), dti_qc)
+            signature_section(
+                name,
+                folder,
+                _png,
+                (dti_cam or {}).get(name),
+                dti_qc if "dti" in experiments.get(name, {}).get("inputs", {}) else None,
+            )
             for name, folder in (signatures or {}).items()
         ],
     )

@@ -96,6 +96,7 @@ def _radiogenomics(folder: Path, png: Callable[[Path], str]) -> dict[str, Any] |
             "p": _p(r["p_value"]),
             "fdr": _p(r["fdr"]),
             "enriched": "yes" if bool(r.get("enriched", False)) else "",
+            "fdr_enriched": _p(r.get("fdr_enriched")),
         },
     )[:10]
     km = _rows(
