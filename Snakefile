@@ -22,6 +22,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/signature.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/record.smk"
 
 
 rule all:

@@ -199,3 +199,13 @@ def test_cli_dti_slices_writes_the_16_slices_or_names_the_missing_map(
     assert main(["dti-slices", "--config", cfg, "--patient", pid, "--out-dir", str(out)]) == 0
     record = json.loads((out / "slices" / f"{pid}.json").read_text())
     assert record["status"] == "skipped" and "rd.nii.gz" in record["reason"]
+
+
+def test_cli_record_writes_the_config_used_and_the_record(raw_config, config, tmp_path):
+    cfg = _config_file(raw_config, tmp_path)
+    out = tmp_path / "run"
+    assert main(["record", "--config", cfg, "--out-dir", str(out)]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text()) == config
+    record = json.loads((out / "record.json").read_text())
+    assert record["seeds"]["seed"] == config["seed"] and record["git"]["commit"]
+    assert record["invocation"]["command"] == f"mmsurv record --config {cfg} --out-dir {out}"

@@ -20,6 +20,7 @@ mmsurv dti-slices --config config/config.yaml --patient PATIENT_ID --out-dir res
 mmsurv signature --config config/config.yaml --experiment dti_dls \
     --predictions results/predictions/dti_dls.tsv --out-dir results/signature/dti_dls \
     --rna results/omics/rna.parquet
+mmsurv record --config config/config.yaml --out-dir results/run
 mmsurv train --config config/config.yaml --experiment clinical_small_coxph --fold 0 \\
     --cohort results/cohort/cohort.tsv --splits os=results/splits/os.tsv \\
     --out-dir results/models/clinical_small_coxph/fold0
@@ -175,6 +176,13 @@ def _parser() -> argparse.ArgumentParser:
         "--rna", type=Path, help="omics/rna.parquet: also the radiogenomics (cohort.gene_sets)"
     )
 
+    rec = with_config(
+        sub.add_parser("record", help="the config used, package versions, git commit, seeds")
+    )
+    rec.add_argument(
+        "--out-dir", type=Path, required=True, help="writes OUT_DIR/config.yaml and record.json"
+    )
+
     t = with_config(sub.add_parser("train", help="train one (experiment, fold)"))
     t.add_argument("--experiment", required=True)
     t.add_argument("--fold", type=int, default=0)
@@ -199,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mmsurv`` command; returns the exit status."""
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return _dispatch(args)
@@ -247,6 +256,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         _dti_command(config, args)
     elif args.command == "signature":
         _signature_command(config, args)
+    elif args.command == "record":
+        from mmsurv.provenance import describe_invocation
+
+        stages.run_record(
+            config,
+            Path(__file__).parent,  # the checkout (or installation) of mmsurv
+            args.out_dir / "config.yaml",
+            args.out_dir / "record.json",
+            describe_invocation(["mmsurv", *args.argv], args.config, Path.cwd()),
+        )
     elif args.command == "train":
         stages.run_train(
             config,

@@ -6,6 +6,7 @@ same way under Snakemake (``workflow/scripts/*.py``) and from the ``mmsurv`` com
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ __all__ = [
     "run_collect",
     "run_evaluate",
     "run_report",
+    "run_record",
     "run_tile",
     "run_wsi_qc",
     "run_extract",
@@ -317,6 +319,7 @@ def run_report(
     signatures: Mapping[str, str | Path] | None = None,
     dti_cam: Mapping[str, str | Path] | None = None,
     dti_qc: str | Path | None = None,
+    record: str | Path | None = None,
 ) -> None:
     """Write ``results/report/metrics.tsv``, the C-index figure and ``index.html``.
 
@@ -325,7 +328,8 @@ def run_report(
     tables, ``scna_umap`` the SCNA UMAP figure, ``attributions`` maps subtype classifiers to
     their integrated-gradients figures (seed 2). ``signatures`` maps signature experiments to
     their ``results/signature/{experiment}`` folders, ``dti_cam`` DTI networks to their Grad-CAM
-    figures, ``dti_qc`` is the DTI QC table (seed 4).
+    figures, ``dti_qc`` is the DTI QC table (seed 4). ``record`` is the run's reproducibility
+    record (``results/run/record.json``); without it the report has no Reproducibility section.
 
     ``curves``, ``attention``, ``calibration`` and ``roc`` map experiments to their
     training-curve, attention, calibration and ROC figures, ``features`` encoders to their
@@ -381,7 +385,22 @@ def run_report(
         signatures=dict(signatures or {}),
         dti_cam=dict(dti_cam or {}),
         dti_qc=read_tsv(dti_qc) if dti_qc else None,
+        record=json.loads(Path(record).read_text()) if record else None,
     )
+
+
+def run_record(
+    config: Mapping[str, Any],
+    workflow_dir: str | Path,
+    out_config: str | Path,
+    out_json: str | Path,
+    invocation: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``results/run/config.yaml`` (the configuration used) and ``record.json`` (git
+    commit, package versions, seeds, device); see :func:`mmsurv.provenance.write_record`."""
+    from mmsurv.provenance import write_record
+
+    return write_record(config, workflow_dir, out_config, out_json, invocation)
 
 
 def run_tile(

@@ -117,3 +117,38 @@ def test_render_report_contains_tables_figures_and_exclusions(tmp_path):
     assert html.count("0.600 (0.050)") == 2 and "<i>oracle (true risk)</i>" in html
     assert "0.500&ndash;0.800" in html and "oracle C" in html and "0.810" in html
     assert '<td class="l">coxph</td>' in html
+    assert "Reproducibility" not in html  # no run record given
+
+
+def test_render_report_shows_the_run_record(config, tmp_path):
+    from mmsurv.provenance import build_record
+
+    metrics = _metrics()
+    forest = tmp_path / "forest.png"
+    plot_c_index_forest(summarise_split(metrics), forest)
+    cohort = pd.DataFrame({"patient_id": ["P1"], "clinical": [True], "endpoint_os": [True]})
+    config = {**config, "experiments": {"a_cox": config["experiments"]["cox_small"]}}
+    record = build_record(config, tmp_path, {"command": "snakemake --cores 8"})
+    record["git"] = {"commit": "a" * 40, "short": "a" * 12, "dirty": True, "changes": [" M x"]}
+    record["packages"] = {"numpy": "2.4.6", "openslide-bin": "not installed"}
+    out = tmp_path / "index.html"
+    render_report(
+        config=config,
+        cohort=cohort,
+        metrics=metrics,
+        excluded={},
+        forest_png=forest,
+        km_pngs={"a_cox": forest},
+        oracle=None,
+        out_html=out,
+        record=record,
+    )
+    html = out.read_text()
+    section = html[html.index("<h2>Reproducibility</h2>") :]
+    assert "a" * 40 + " with uncommitted changes (1 file)" in section
+    assert record["created"] in section and "snakemake --cores 8" in section
+    assert "results/run/config.yaml" in section and "results/run/record.json" in section
+    assert '<td class="l">training</td><td class="l">fold0: 0</td>' in section
+    assert '<td class="l">numpy</td><td class="l">2.4.6</td>' in section
+    assert '<td class="l">openslide-bin</td><td class="l">not installed</td>' in section
+    assert f'<td class="l">{config["device"]}</td>' in section

@@ -198,6 +198,19 @@ def test_report(run):
         assert fmt in html
 
 
+def test_run_record_names_the_config_seed_and_commit(run):
+    record = json.loads((run / "results/run/record.json").read_text())
+    assert record["seeds"]["seed"] == 0 and record["seeds"]["demo_cohort"] == 0
+    commit = record["git"]["commit"]
+    assert commit == "unknown" or (len(commit) == 40 and int(commit, 16) >= 0)
+    assert record["packages"]["snakemake"] != "not installed"
+    assert "--configfile" in record["invocation"]["command"]
+    used = yaml.safe_load((run / "results/run/config.yaml").read_text())
+    assert used["demo"]["preset"] == "smoke" and used["evaluation"]["bootstrap"] == 200
+    html = (run / "results/report/index.html").read_text()
+    assert "Reproducibility" in html and commit in html
+
+
 def test_every_imaged_patient_is_preprocessed_with_a_montage(run):
     images = pd.read_csv(run / "resources/demo/smoke-seed0/images.tsv", sep="\t")
     patients = sorted(images["patient_id"].unique())

@@ -61,3 +61,19 @@ def test_every_rule_names_an_existing_env():
     for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
         for rel in re.findall(r'conda:\n\s+"([^"]+)"', smk.read_text()):
             assert (smk.parent / rel).resolve().is_file(), f"{smk.name}: {rel}"
+
+
+def test_every_rule_that_runs_code_names_an_env():
+    """Each rule with a script, shell or run block declares its conda env (only the target
+    rule ``all`` runs nothing)."""
+    rules = {}
+    for smk in [ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]:
+        for block in re.split(r"\n(?=rule |checkpoint )", "\n" + smk.read_text()):
+            m = re.match(r"\s*(?:rule|checkpoint) (\w+):", block)
+            if m:
+                rules[m.group(1)] = block
+    assert len(rules) > 20
+    runs_code = {name for name, b in rules.items() if re.search(r"\n\s+(script|shell|run):", b)}
+    assert set(rules) - runs_code == {"all"}
+    missing = sorted(name for name in runs_code if "\n    conda:" not in rules[name])
+    assert not missing, f"rules without conda: {missing}"

@@ -1,6 +1,8 @@
 # Helpers of the workflow: configuration, demo cohort, parse-time plan, input functions.
 import json
 import logging
+import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +22,12 @@ from mmsurv.models.registry import (
     NEURAL_MODELS,
 )
 from mmsurv.plan import fold_ids, images_table, plan_experiments, slides_table
+from mmsurv.provenance import (
+    INVOCATION_ENV,
+    config_digest,
+    describe_invocation,
+    git_revision,
+)
 
 # No cohort configured -> the demo cohort (written on first use); then schema + cross checks.
 try:
@@ -126,6 +134,16 @@ if SIGNATURES and not RADIOGENOMICS:
 SCNA_USED = any("scna" in config["experiments"][e]["inputs"] for e in EXPERIMENTS)
 #: 1 when the GPU rules must request a GPU from the scheduler (device: cuda), else 0.
 GPUS = 1 if config["device"] == "cuda" else 0
+#: Rerun triggers of the run record: the digest of the whole configuration as resolved here
+#: (any config change) and the workflow's git commit (``-dirty`` when tracked files changed).
+#: The Snakemake process hands its command line to that job in the environment (as a rule
+#: parameter, every new command line would rerun it).
+CONFIG_DIGEST = config_digest(config)
+GIT_REVISION = git_revision(workflow.basedir)
+if workflow.is_main_process:
+    os.environ[INVOCATION_ENV] = json.dumps(
+        describe_invocation(sys.argv, workflow.configfiles, os.getcwd())
+    )
 
 
 wildcard_constraints:
@@ -224,7 +242,8 @@ def fold_dirs(wildcards):
 
 
 def all_targets():
-    """Targets of the default run: every active experiment's metrics and the report."""
+    """Targets of the default run: every active experiment's metrics, the report and the
+    run record."""
     wsi_qc = [f"{RESULTS}/wsi/qc.tsv"] if len(SLIDES) else []
     mri_qc = [f"{RESULTS}/mri/qc.tsv"] if MRI_PATIENTS else []
     dti_qc = [f"{RESULTS}/dti/qc.tsv"] if DTI_PATIENTS else []
@@ -236,6 +255,7 @@ def all_targets():
         *expand(f"{RESULTS}/metrics/{{experiment}}.tsv", experiment=EXPERIMENTS),
         f"{RESULTS}/report/metrics.tsv",
         f"{RESULTS}/report/index.html",
+        f"{RESULTS}/run/record.json",
     ]
 
 

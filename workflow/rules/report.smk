@@ -58,6 +58,7 @@ rule report:
             f"{RESULTS}/report/figures/{{experiment}}.dti_cam.png", experiment=DTI_CAM
         ),
         dti_qc=[f"{RESULTS}/dti/qc.tsv"] if DTI_PATIENTS else [],
+        record=f"{RESULTS}/run/record.json",
     output:
         metrics=report(
             f"{RESULTS}/report/metrics.tsv",

@@ -91,7 +91,7 @@ rule radiogenomics:
     params:
         radiogenomics=config_param(config["radiogenomics"]),
         rna_values=config["omics"]["rna_values"],
-        id_pattern=config["cohort"]["id_pattern"],
+        id_pattern=config_param(config["cohort"]["id_pattern"]),
         cutoff_quantiles=config["signature"]["cutoff_quantiles"],
         seed=config["seed"],
     script:

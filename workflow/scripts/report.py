@@ -34,4 +34,5 @@ with log_to_file(sm.log[0]):
         },
         dti_cam=dict(zip(sm.params.dti_cam, sm.input.dti_cam, strict=True)),
         dti_qc=sm.input.dti_qc[0] if sm.input.dti_qc else None,
+        record=sm.input.record,
     )

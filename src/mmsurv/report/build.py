@@ -256,6 +256,49 @@ def _mri_qc_summary(qc: pd.DataFrame | None, config: Mapping[str, Any]) -> dict[
     }
 
 
+def _record_summary(record: Mapping[str, Any] | None, results: str) -> dict[str, Any] | None:
+    """What the Reproducibility section shows of a run record (None: no section)."""
+    if record is None:
+        return None
+    git = record.get("git", {})
+    if git.get("commit", "unknown") == "unknown":
+        commit = f"unknown ({git.get('reason', 'no git checkout')})"
+    else:
+        commit = git["commit"]
+        if git.get("dirty") is True:
+            n = len(git.get("changes", []))
+            commit += f" with uncommitted changes ({n} file{'s' if n != 1 else ''})"
+        elif git.get("dirty") == "unknown":
+            commit += " (uncommitted changes unknown)"
+    seeds = []
+    for name, value in record.get("seeds", {}).items():
+        if isinstance(value, Mapping):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+        seeds.append((name, str(value)))
+    device = record.get("device", {})
+    seen = device.get("torch", "not installed")
+    if seen != "not installed":
+        gpus = device.get("cuda_devices") or []
+        seen = f"torch {seen}, " + (
+            f"CUDA visible ({', '.join(gpus)})" if device.get("cuda_available") else "no CUDA GPU"
+        )
+    return {
+        "commit": commit,
+        "created": record.get("created", ""),
+        "mmsurv": record.get("mmsurv", ""),
+        "python": record.get("python", ""),
+        "platform": record.get("platform", ""),
+        "hostname": record.get("hostname", ""),
+        "seeds": seeds,
+        "device": device.get("requested", ""),
+        "device_seen": seen,
+        "command": (record.get("invocation") or {}).get("command"),
+        "packages": list(record.get("packages", {}).items()),
+        "config": f"{results}/run/config.yaml",
+        "record": f"{results}/run/record.json",
+    }
+
+
 def render_report(
     *,
     config: Mapping[str, Any],
@@ -281,6 +324,7 @@ def render_report(
     signatures: Mapping[str, str | Path] | None = None,
     dti_cam: Mapping[str, str | Path] | None = None,
     dti_qc: pd.DataFrame | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the self-contained HTML report (figures embedded).
 
@@ -294,7 +338,9 @@ def render_report(
     ``attributions``: classifier experiment -> integrated-gradients figure; ``signatures``:
     experiment -> its seed-4 folder ``results/signature/{experiment}``; ``dti_cam``: DTI
     network -> its Grad-CAM figure; ``dti_qc``: ``results/dti/qc.tsv`` (shown with the
-    signatures of experiments that read DTI).
+    signatures of experiments that read DTI); ``record``: the run's reproducibility record
+    (:func:`mmsurv.provenance.build_record`, ``results/run/record.json``), shown in a last
+    Reproducibility section (left out when None).
     """
     from mmsurv.report.signature import signature_section
     from mmsurv.report.subtypes import table1, table2
@@ -390,6 +436,7 @@ def render_report(
             )
             for name, folder in (signatures or {}).items()
         ],
+        record=_record_summary(record, config.get("results", "results")),
     )
     with atomic_path(out_html) as tmp:
         tmp.write_text(html)

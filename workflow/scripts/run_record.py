@@ -1,0 +1,15 @@
+"""Rule adapter: the run's reproducibility record (see mmsurv.stages.run_record)."""
+
+from mmsurv._logging import log_to_file
+from mmsurv.provenance import invocation_from_env
+from mmsurv.stages import run_record
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+with log_to_file(sm.log[0]):
+    run_record(
+        sm.config,
+        sm.scriptdir,  # inside the workflow's checkout: its git commit is recorded
+        out_config=sm.output.config,
+        out_json=sm.output.record,
+        invocation=invocation_from_env(),
+    )
