@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mmsurv.evaluation.metrics import harrell_c
-from mmsurv.models import get_model
+from mmsurv.models import MODELS, get_model
 from mmsurv.models.base import step_survival
 from mmsurv.models.tabular import TabularPreprocessor
 
@@ -67,6 +67,31 @@ def test_model_parameters_are_checked():
     assert "min_samples_leaf" in tunable_parameters("rsf")
     with pytest.raises(TypeError):
         get_model("coxph")(numeric=["age"], categorical=[], penaliser=5.0)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_parameters_read_from_source_equal_the_imported_signature(name):
+    """The registry reads constructor keywords without importing the model's module; they must
+    be the imported class's."""
+    import inspect
+
+    from mmsurv.models.registry import _SUPPLIED, tunable_parameters
+
+    signature = inspect.signature(get_model(name).__init__).parameters
+    assert tunable_parameters(name) == [p for p in signature if p not in _SUPPLIED]
+
+
+def test_reading_model_parameters_imports_no_model_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mmsurv.models.registry import MODELS, tunable_parameters as t; "
+        "[t(m) for m in MODELS]; "
+        "print([m for m in ('torch', 'monai', 'lifelines', 'sksurv') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_unseen_category_at_test_time_is_ignored():

@@ -1,4 +1,5 @@
 # Helpers of the workflow: configuration, demo cohort, parse-time plan, input functions.
+import functools
 import json
 import logging
 import os
@@ -61,6 +62,9 @@ ENCODERS_USED = sorted(
     }
 )
 SLIDES = slides_table(config).set_index("slide_id", drop=False)
+#: slide_id -> its sheet row (dict): per-job lookups without pandas indexing (4000 jobs at
+#: 2000 slides).
+SLIDE_ROWS = SLIDES.to_dict("index")
 #: Tiling settings (rerun triggers of the tile rule; the encoders do not retile).
 TILING = {
     k: v
@@ -68,6 +72,13 @@ TILING = {
     if k not in ("encoders", "batch_size", "num_workers")
 }
 IMAGES = images_table(config)
+#: patient_id -> {channel: path} of the images sheet, built once (not a sheet scan per job).
+PATIENT_IMAGES = {
+    str(patient): dict(zip(rows["channel"], rows["path"]))
+    for patient, rows in IMAGES.groupby("patient_id", sort=False)
+}
+#: Channels of the DTI stage's inputs.
+DTI_CHANNELS = ("fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask")
 #: Sequences preprocessed for every imaged patient, and the channels written (+ subtraction).
 MRI_SEQUENCES = list(config["mri"]["sequences"])
 MRI_CHANNELS = MRI_SEQUENCES + (["t1ce_t1"] if config["mri"]["subtraction"] else [])
@@ -261,13 +272,13 @@ def all_targets():
 
 def slide_input(wildcards):
     """The slide file of ``{slide}`` (left out when missing: the cohort stage reports it)."""
-    path = SLIDES.at[wildcards.slide, "path"]
+    path = SLIDE_ROWS[wildcards.slide]["path"]
     return {"slide": path} if path and Path(path).is_file() else {}
 
 
 def slide_params(wildcards):
     """Path and sheet ``mpp`` of ``{slide}`` (JSON; mpp null when the cell is empty)."""
-    row = SLIDES.loc[wildcards.slide]
+    row = SLIDE_ROWS[wildcards.slide]
     mpp = None if pd.isna(row["mpp"]) else float(row["mpp"])
     return canonical({"path": row["path"], "patient_id": row["patient_id"], "mpp": mpp})
 
@@ -304,7 +315,18 @@ def experiment_gpus(wildcards):
     return GPUS if model in NEURAL_MODELS else 0
 
 
+@functools.cache
+def _encoder_features(encoder):
+    return tuple(encoder_features_uncached(encoder))
+
+
 def encoder_features(encoder):
+    """The slides' feature files of ``encoder`` (computed once per encoder: train, attention
+    and summary jobs all ask)."""
+    return list(_encoder_features(encoder))
+
+
+def encoder_features_uncached(encoder):
     """The slides' feature files of ``encoder``. A precomputed (CLAM/TRIDENT) folder may lack
     some slides: those are left out of the encoder's experiments, with a warning."""
     files = [feature_file(encoder, s) for s in SLIDES.index]
@@ -346,15 +368,19 @@ def attention_inputs(wildcards):
     return inputs
 
 
+def patient_images(patient, channels):
+    """{channel: path} of ``patient``'s images-sheet rows whose channel is in ``channels``."""
+    return {
+        c: p for c, p in PATIENT_IMAGES.get(patient, {}).items() if c in set(channels)
+    }
+
+
 def mri_patient_files(wildcards):
     """The patient's sequence and mask files that exist (a missing one is reported by the
     cohort stage and by the patient's own job, not by failing the whole DAG); for a patient
     without a mask, its weak mask file or the segmentation network."""
-    rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
-    wanted = rows[rows["channel"].isin([*MRI_SEQUENCES, "mask"])]
-    files = {
-        c: p for c, p in zip(wanted["channel"], wanted["path"]) if Path(p).exists()
-    }
+    wanted = patient_images(wildcards.patient, [*MRI_SEQUENCES, "mask"])
+    files = {c: p for c, p in wanted.items() if Path(p).exists()}
     if wildcards.patient in MRI_WEAK and WEAK["enabled"]:
         if WEAK["folder"]:
             weak = Path(WEAK["folder"]) / f"{wildcards.patient}.nii.gz"
@@ -374,9 +400,7 @@ def segmenter_inputs(wildcards=None):
 
 def mri_patient_params(wildcards):
     """Every sequence and mask path of ``{patient}`` in the images sheet (JSON)."""
-    rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
-    wanted = rows[rows["channel"].isin([*MRI_SEQUENCES, "mask"])]
-    return canonical(dict(zip(wanted["channel"], wanted["path"])))
+    return canonical(patient_images(wildcards.patient, [*MRI_SEQUENCES, "mask"]))
 
 
 def mri_records(wildcards=None):
@@ -409,14 +433,9 @@ def dti_patient_files(wildcards):
     """The patient's DTI files that exist (maps, or dwi + bval + bvec) and its tumor mask: the
     sheet's, else the MRI stage's weak mask and record (a missing file is reported by the
     cohort stage and by the patient's own job)."""
-    rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
-    wanted = rows[
-        rows["channel"].isin(["fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask"])
-    ]
-    files = {
-        c: p for c, p in zip(wanted["channel"], wanted["path"]) if Path(p).exists()
-    }
-    if "mask" not in set(rows["channel"]) and wildcards.patient in MRI_PATIENTS:
+    wanted = patient_images(wildcards.patient, DTI_CHANNELS)
+    files = {c: p for c, p in wanted.items() if Path(p).exists()}
+    if "mask" not in wanted and wildcards.patient in MRI_PATIENTS:
         folder = f"{RESULTS}/mri/preprocessed/{wildcards.patient}"
         files |= {
             "mri_mask": f"{folder}/mask.nii.gz",
@@ -427,11 +446,7 @@ def dti_patient_files(wildcards):
 
 def dti_patient_params(wildcards):
     """Every DTI and mask path of ``{patient}`` in the images sheet (JSON)."""
-    rows = IMAGES[IMAGES["patient_id"] == wildcards.patient]
-    wanted = rows[
-        rows["channel"].isin(["fa", "md", "ad", "rd", "dwi", "bval", "bvec", "mask"])
-    ]
-    return canonical(dict(zip(wanted["channel"], wanted["path"])))
+    return canonical(patient_images(wildcards.patient, DTI_CHANNELS))
 
 
 def dti_records(wildcards=None):

@@ -106,6 +106,22 @@ def _default_jobs() -> int:
     return max(1, min(8, cpus))
 
 
+#: The demo's endpoints, clinical variables and labels (columns of its samples sheet), as
+#: config keys.
+SHEET_KEYS: dict[str, Any] = {
+    "endpoints": {
+        "os": {"time": "os_days", "event": "os_event"},
+        "pfs": {"time": "pfs_days", "event": "pfs_event"},
+    },
+    "clinical": {
+        "numeric": ["age", "kps"],
+        "categorical": ["sex", "grade", "resection", "radiotherapy", "chemotherapy", "idh_mutant"],
+        "sets": {"small": ["age", "kps", "grade", "idh_mutant"]},
+    },
+    "labels": {"idh": "idh_mutant", "codel": "codel_1p19q", "subtype": "who_subtype"},
+}
+
+
 def _config(out: Path) -> dict:
     """The ``config.yaml`` content for a cohort written to ``out`` (absolute paths)."""
     return {
@@ -119,23 +135,7 @@ def _config(out: Path) -> dict:
             "truth": str(out / "truth.tsv"),
             "gene_sets": [str(out / "gene_sets.gmt")],
         },
-        "endpoints": {
-            "os": {"time": "os_days", "event": "os_event"},
-            "pfs": {"time": "pfs_days", "event": "pfs_event"},
-        },
-        "clinical": {
-            "numeric": ["age", "kps"],
-            "categorical": [
-                "sex",
-                "grade",
-                "resection",
-                "radiotherapy",
-                "chemotherapy",
-                "idh_mutant",
-            ],
-            "sets": {"small": ["age", "kps", "grade", "idh_mutant"]},
-        },
-        "labels": {"idh": "idh_mutant", "codel": "codel_1p19q", "subtype": "who_subtype"},
+        **SHEET_KEYS,
     }
 
 

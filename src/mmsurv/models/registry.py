@@ -7,8 +7,12 @@ plus one line in ``MODELS``. The module is only imported when an experiment uses
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import inspect
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -100,7 +104,37 @@ def get_model(name: str) -> type[SurvivalModel]:
 _SUPPLIED = {"self", "numeric", "categorical", "channels", "seed", "threads", "device"}
 
 
+@cache
+def _declared_keywords(name: str) -> tuple[str, ...] | None:
+    """The keyword names of model ``name``'s own ``__init__``, read from its source file
+    without importing it (the modules import torch, MONAI, lifelines: seconds, paid by every
+    Snakemake process that parses the workflow, SLURM jobs included). None when the class does
+    not define ``__init__`` itself with plain arguments (then it must be imported)."""
+    module, cls = MODELS[name].split(":")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    tree = ast.parse(Path(spec.origin).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    args = item.args
+                    if args.vararg or args.kwarg:
+                        return None
+                    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+                    return tuple(a.arg for a in every)
+    return None
+
+
 def tunable_parameters(name: str) -> list[str]:
-    """The parameters an experiment may set for model ``name`` (its constructor's keywords)."""
-    sig = inspect.signature(get_model(name).__init__)
-    return [p for p in sig.parameters if p not in _SUPPLIED]
+    """The parameters an experiment may set for model ``name`` (its constructor's keywords).
+
+    Read from the model's source when it defines ``__init__`` itself (no import); otherwise
+    from the imported class's signature."""
+    if name not in MODELS:
+        get_model(name)  # the KeyError naming the known models
+    keywords = _declared_keywords(name)
+    if keywords is None:
+        keywords = tuple(inspect.signature(get_model(name).__init__).parameters)
+    return [p for p in keywords if p not in _SUPPLIED]
