@@ -34,12 +34,12 @@ from mmsurv.slurm_loopback import LoopbackSlurm, unavailable_reason
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SECTION = "## Local vs SLURM"
-POLL = [
+POLL = [  # multi-value options first: the targets follow the last one
+    "--resources", "batch_slot=1", "mem_mb=8000",
     "--slurm-init-seconds-before-status-checks", "2",
     "--seconds-between-status-checks", "2",
     "--latency-wait", "5",
     "--cores", "2",
-    "--resources", "batch_slot=1", "mem_mb=8000",
 ]  # fmt: skip
 
 
@@ -102,7 +102,7 @@ def main() -> None:
                 (f"SLURM, {args.batch} slides per tiling job", args.batch),
                 ("SLURM, one tiling job per slide", 1),
             ):
-                extra = ["--profile", profile, *POLL, "--group-components", f"wsi_tile={batch}"]
+                extra = ["--profile", profile, "--group-components", f"wsi_tile={batch}", *POLL]
                 work = _workdir(root, f"slurm{len(runs)}")
                 wall, out = _run(work, targets, *extra, env=cluster.env)
                 runs[name] = (wall, out, len(re.findall(r"submitted with SLURM jobid", out)))
