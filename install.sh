@@ -16,10 +16,12 @@ pip_install "torch==2.13.0"
 pip_install --no-build-isolation "pyradiomics==3.0.1"
 pip_install -r requirements.txt
 pip_install --no-deps -e .
-# A one-node SLURM cluster for the SLURM profile's test (tests/workflow/test_slurm.py): Debian's
-# packages, as root where apt-get exists; without them that test is skipped and says why.
+# --with-slurm (the test command passes it): Debian's SLURM and munge packages for the SLURM
+# profile's test (tests/workflow/test_slurm.py starts a throwaway one-node cluster), as root
+# where apt-get exists. System daemons, so only on request; without them that test is skipped
+# and says why.
 slurm_packages=(slurmctld slurmd slurm-client munge)
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v slurmctld >/dev/null; then
+if [ "${1:-}" = --with-slurm ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v slurmctld >/dev/null; then
   apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       "${slurm_packages[@]}" >/dev/null 2>&1

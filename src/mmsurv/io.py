@@ -14,7 +14,14 @@ __all__ = ["atomic_path", "write_tsv", "read_tsv"]
 
 
 def _umask() -> int:
-    """The process umask (read by setting and restoring it)."""
+    """The process umask: from /proc where it is listed (no process-wide change), else read
+    by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

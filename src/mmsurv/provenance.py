@@ -117,7 +117,7 @@ def config_digest(config: Mapping[str, Any]) -> str:
 
 def _git(folder: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["git", "-C", str(folder), *args],
+        ["git", "--no-optional-locks", "-C", str(folder), *args],
         capture_output=True,
         text=True,
         timeout=_GIT_TIMEOUT_S,

@@ -15,7 +15,7 @@ One system path is used: inside a job, snakemake-executor-plugin-slurm-jobstep c
 with every ``SLURM_*`` variable removed, ``SLURM_CONF`` included, so ``srun`` reads the default
 ``/etc/slurm/slurm.conf``. The cluster writes its configuration there only when that file does
 not exist (and removes it again on stop); a machine with its own SLURM configuration is left
-alone and :func:`unavailable_reason` says so.
+alone and :func:`unavailable_reason` says so. One loopback cluster at a time per machine.
 
 Usage::
 
@@ -66,10 +66,16 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on 127.0.0.1 (all held open while they are chosen)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class LoopbackSlurm:
@@ -109,13 +115,14 @@ class LoopbackSlurm:
 
     def _write_conf(self) -> None:
         host = socket.gethostname().split(".")[0]
+        ctld_port, slurmd_port = _free_ports(2)
         f = self.folder
         lines = [
             _MARK,
             "ClusterName=mmsurv-loopback",
             f"SlurmctldHost={host}(127.0.0.1)",
-            f"SlurmctldPort={_free_port()}",
-            f"SlurmdPort={_free_port()}",
+            f"SlurmctldPort={ctld_port}",
+            f"SlurmdPort={slurmd_port}",
             "AuthType=auth/munge",
             "CredType=cred/munge",
             f"AuthInfo=socket={f / 'munge' / 'munge.sock'}",
@@ -195,6 +202,9 @@ class LoopbackSlurm:
             detail = getattr(err, "stderr", "") or ""
             self.stop()
             raise RuntimeError(f"loopback SLURM did not start: {err} {detail}".strip()) from err
+        except BaseException:  # interrupted or any other failure: leave nothing behind
+            self.stop()
+            raise
         return self
 
     def _wait_idle(self, timeout_s: float) -> None:
@@ -230,9 +240,32 @@ class LoopbackSlurm:
 
     # -- tear-down -----------------------------------------------------------------------
 
+    def _cancel_jobs(self, timeout_s: float) -> None:
+        """scancel every job of the cluster and wait until squeue lists none running (a job's
+        processes outlive slurmd)."""
+        if "slurmctld" not in self.pids:
+            return
+        subprocess.run(["scancel", "--full", "-u", "root"], env=self.env, capture_output=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            res = subprocess.run(
+                ["squeue", "-h", "-t", "PENDING,RUNNING,COMPLETING", "-o", "%i"],
+                capture_output=True, text=True, env=self.env,
+            )  # fmt: skip
+            if res.returncode != 0 or not res.stdout.strip():
+                return
+            time.sleep(0.5)
+
     def stop(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM exactly the daemons this object started (slurmd, slurmctld, munged), then
-        SIGKILL any that outlive ``timeout_s``."""
+        """Cancel the cluster's jobs, SIGTERM exactly the daemons this object started
+        (slurmd, slurmctld, munged: the PIDs it recorded, or that their pid files name when a
+        start was cut short), SIGKILL any that outlive ``timeout_s``, and remove the system
+        ``slurm.conf`` when it is still this cluster's."""
+        self._cancel_jobs(timeout_s)
+        for name, path in self.pid_files.items():
+            text = path.read_text().strip() if path.is_file() else ""
+            if name not in self.pids and text.isdigit():
+                self.pids[name] = int(text)
         for name in ("slurmd", "slurmctld", "munged"):
             pid = self.pids.pop(name, None)
             if pid is None:
@@ -247,7 +280,9 @@ class LoopbackSlurm:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         if self._wrote_system_conf:
-            SYSTEM_CONF.unlink(missing_ok=True)
+            # another loopback cluster may have replaced it since: leave that one's alone
+            if SYSTEM_CONF.is_file() and SYSTEM_CONF.read_text() == self.conf.read_text():
+                SYSTEM_CONF.unlink()
             self._wrote_system_conf = False
 
     def __enter__(self) -> LoopbackSlurm:

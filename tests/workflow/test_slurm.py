@@ -17,11 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from mmsurv.slurm_loopback import LoopbackSlurm, unavailable_reason
+from mmsurv.slurm_loopback import SYSTEM_CONF, LoopbackSlurm, unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -88,7 +90,7 @@ def runs(tmp_path_factory):
     _snakemake(local, tiles, "--cores", "2")
     remote = _workdir(root, "slurm")
     # munged wants a world-traversable socket folder: not under pytest's private tmp
-    with tempfile.TemporaryDirectory(prefix="mmsurv-slurm-") as folder:
+    with tempfile.TemporaryDirectory(prefix="mmsurv-slurm-", ignore_cleanup_errors=True) as folder:
         cluster = LoopbackSlurm(folder, cpus=2, memory_mb=12000)
         with cluster:
             pids = dict(cluster.pids)
@@ -128,12 +130,24 @@ def test_per_slide_jobs_are_batched_and_sized_for_running_in_series(runs):
     assert all((remote / t).is_file() for t in tiles)
 
 
+def _datasets(path: Path) -> dict[str, np.ndarray]:
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.update({name: obj[()]}) if hasattr(obj, "shape") else 0)
+    return out
+
+
 def test_results_equal_a_local_run(runs):
-    local, remote, *_ = runs
+    local, remote, *_, tiles = runs
     for rel in COMPARED:
         a = pd.read_csv(local / rel, sep="\t")
         b = pd.read_csv(remote / rel, sep="\t")
         pd.testing.assert_frame_equal(a, b, obj=rel)
+    for rel in tiles:  # what the batches wrote: the same tile grid as locally
+        a, b = _datasets(local / rel), _datasets(remote / rel)
+        assert a.keys() == b.keys() and a, rel
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{rel}:{name}")
 
 
 def test_rule_logs_are_written_under_slurm(runs):
@@ -149,3 +163,4 @@ def test_exactly_the_started_daemons_are_stopped(runs):
         stat = Path(f"/proc/{pid}/stat")
         alive = stat.is_file() and stat.read_text().split(")")[-1].split()[0] != "Z"
         assert not alive, f"{name} (pid {pid}) still runs"
+    assert not SYSTEM_CONF.exists()  # the cluster's /etc/slurm/slurm.conf is removed
