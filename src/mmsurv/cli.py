@@ -257,9 +257,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "signature":
         _signature_command(config, args)
     elif args.command == "record":
-        from mmsurv.provenance import describe_invocation
+        from mmsurv.provenance import describe_invocation, write_record
 
-        stages.run_record(
+        write_record(
             config,
             Path(__file__).parent,  # the checkout (or installation) of mmsurv
             args.out_dir / "config.yaml",

@@ -77,6 +77,14 @@ def _errors(instance: Any, schema: Mapping[str, Any]) -> Iterator[str]:
         yield f"{where}: {err.message}"
 
 
+def demo_folder(config: Mapping[str, Any]) -> Path:
+    """Where the demo cohort of ``config`` lives: ``{demo.folder}/{preset}-seed{seed}``."""
+    demo = config.get("demo") or {}
+    preset = demo.get("preset", "demo")
+    seed = int(config.get("seed", 0))
+    return Path(demo.get("folder", "resources/demo")) / f"{preset}-seed{seed}"
+
+
 def with_demo_cohort(config: Mapping[str, Any]) -> dict[str, Any]:
     """Supply the demo cohort when ``config`` names no cohort and ``demo`` is set.
 
@@ -92,7 +100,7 @@ def with_demo_cohort(config: Mapping[str, Any]) -> dict[str, Any]:
         return cfg
     preset = demo.get("preset", "demo")
     seed = int(cfg.get("seed", 0))
-    folder = Path(demo.get("folder", "resources/demo")) / f"{preset}-seed{seed}"
+    folder = demo_folder(cfg)
     demo_config = folder / "config.yaml"  # written last: its presence means complete
     if not demo_config.is_file():
         folder.parent.mkdir(parents=True, exist_ok=True)

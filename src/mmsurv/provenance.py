@@ -202,12 +202,12 @@ def _seed_keys(value: Any, path: str = "") -> dict[str, Any]:
 def _demo_cohort_used(config: Mapping[str, Any]) -> bool:
     """Whether the cohort is the demo's (written by :func:`mmsurv.config.with_demo_cohort`
     to ``{demo.folder}/{preset}-seed{seed}``)."""
-    demo, samples = config.get("demo"), config.get("cohort", {}).get("samples")
-    if not demo or not samples:
+    from mmsurv.config import demo_folder
+
+    samples = config.get("cohort", {}).get("samples")
+    if not config.get("demo") or not samples:
         return False
-    folder = Path(demo.get("folder", "resources/demo"))
-    folder = folder / f"{demo.get('preset', 'demo')}-seed{int(config.get('seed', 0))}"
-    return Path(samples).resolve().parent == folder.resolve()
+    return Path(samples).resolve().parent == demo_folder(config).resolve()
 
 
 def seeds(config: Mapping[str, Any]) -> dict[str, Any]:

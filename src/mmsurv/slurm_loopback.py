@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["BINARIES", "unavailable_reason", "LoopbackSlurm"]
+__all__ = ["BINARIES", "SYSTEM_CONF", "unavailable_reason", "is_running", "LoopbackSlurm"]
 
 #: Programs the cluster needs.
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo")
@@ -275,9 +275,9 @@ class LoopbackSlurm:
             except ProcessLookupError:
                 continue
             deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline and _alive(pid):
+            while time.monotonic() < deadline and is_running(pid):
                 time.sleep(0.1)
-            if _alive(pid):
+            if is_running(pid):
                 os.kill(pid, signal.SIGKILL)
         if self._wrote_system_conf:
             # another loopback cluster may have replaced it since: leave that one's alone
@@ -297,7 +297,7 @@ class LoopbackSlurm:
         self.stop()
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie of ours counts as gone)."""
     try:
         os.kill(pid, 0)

@@ -23,7 +23,6 @@ __all__ = [
     "run_collect",
     "run_evaluate",
     "run_report",
-    "run_record",
     "run_tile",
     "run_wsi_qc",
     "run_extract",
@@ -387,20 +386,6 @@ def run_report(
         dti_qc=read_tsv(dti_qc) if dti_qc else None,
         record=json.loads(Path(record).read_text()) if record else None,
     )
-
-
-def run_record(
-    config: Mapping[str, Any],
-    workflow_dir: str | Path,
-    out_config: str | Path,
-    out_json: str | Path,
-    invocation: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Write ``results/run/config.yaml`` (the configuration used) and ``record.json`` (git
-    commit, package versions, seeds, device); see :func:`mmsurv.provenance.write_record`."""
-    from mmsurv.provenance import write_record
-
-    return write_record(config, workflow_dir, out_config, out_json, invocation)
 
 
 def run_tile(

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mmsurv.slurm_loopback import SYSTEM_CONF, LoopbackSlurm, unavailable_reason
+from mmsurv.slurm_loopback import SYSTEM_CONF, LoopbackSlurm, is_running, unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -160,7 +160,5 @@ def test_exactly_the_started_daemons_are_stopped(runs):
     pids = runs[4]
     assert set(pids) == {"munged", "slurmctld", "slurmd"}
     for name, pid in pids.items():
-        stat = Path(f"/proc/{pid}/stat")
-        alive = stat.is_file() and stat.read_text().split(")")[-1].split()[0] != "Z"
-        assert not alive, f"{name} (pid {pid}) still runs"
+        assert not is_running(pid), f"{name} (pid {pid}) still runs"
     assert not SYSTEM_CONF.exists()  # the cluster's /etc/slurm/slurm.conf is removed

@@ -199,7 +199,7 @@ def train_inputs(wildcards):
     inputs["cohort"] = f"{RESULTS}/cohort/cohort.tsv"
     wanted = config["experiments"][wildcards.experiment]["inputs"]
     if "wsi" in wanted:
-        inputs["features"] = encoder_features(wanted["wsi"])
+        inputs["features"] = list(encoder_features(wanted["wsi"]))
     if "rna" in wanted:
         inputs["rna"] = f"{RESULTS}/omics/rna.parquet"
     if "mri" in wanted:
@@ -316,23 +316,14 @@ def experiment_gpus(wildcards):
 
 
 @functools.cache
-def _encoder_features(encoder):
-    return tuple(encoder_features_uncached(encoder))
-
-
 def encoder_features(encoder):
-    """The slides' feature files of ``encoder`` (computed once per encoder: train, attention
-    and summary jobs all ask)."""
-    return list(_encoder_features(encoder))
-
-
-def encoder_features_uncached(encoder):
-    """The slides' feature files of ``encoder``. A precomputed (CLAM/TRIDENT) folder may lack
-    some slides: those are left out of the encoder's experiments, with a warning."""
-    files = [feature_file(encoder, s) for s in SLIDES.index]
+    """The slides' feature files of ``encoder`` (a tuple, computed once per encoder: train,
+    attention and summary jobs all ask). A precomputed (CLAM/TRIDENT) folder may lack some
+    slides: those are left out of the encoder's experiments, with a warning."""
+    files = tuple(feature_file(encoder, s) for s in SLIDES.index)
     if not config["wsi"]["encoders"][encoder].get("precomputed"):
         return files
-    found = [f for f in files if Path(f).is_file()]
+    found = tuple(f for f in files if Path(f).is_file())
     if len(found) < len(files):
         logging.getLogger("mmsurv").warning(
             "encoder %s: %d of %d slides have no precomputed feature file; left out",
@@ -345,7 +336,7 @@ def encoder_features_uncached(encoder):
 
 def encoder_feature_files(wildcards):
     """Every slide's feature file of encoder ``{encoder}``."""
-    return encoder_features(wildcards.encoder)
+    return list(encoder_features(wildcards.encoder))
 
 
 def fold_logs(wildcards):
@@ -370,9 +361,8 @@ def attention_inputs(wildcards):
 
 def patient_images(patient, channels):
     """{channel: path} of ``patient``'s images-sheet rows whose channel is in ``channels``."""
-    return {
-        c: p for c, p in PATIENT_IMAGES.get(patient, {}).items() if c in set(channels)
-    }
+    wanted = set(channels)
+    return {c: p for c, p in PATIENT_IMAGES.get(patient, {}).items() if c in wanted}
 
 
 def mri_patient_files(wildcards):
